@@ -1,0 +1,577 @@
+"""The embedded store: eventsourcing's recorder interfaces on one SQLite file.
+
+Layout. eventsourcing's own SQLite recorder writes one row per event and
+stores about a quarter of a million events/s; the page writes of that row's
+primary-key index, not the bytes of the events, are most of the cost of each
+commit. Here one `insert_events` call is one row of `{name}_commits`: the
+commit's events packed as MessagePack, keyed by the notification id of its
+first event. Every event keeps its own notification id (first id + its index
+in the commit), so the application sequence is exactly eventsourcing's.
+
+Optimistic concurrency. A (stream, version) clash must raise `IntegrityError`
+and write nothing. Without a row per event the database cannot check that, so
+the writer does: it keeps every stream's head version in memory and refuses a
+version at or below the head. That is stricter than a unique index (a gap can
+never be filled in later), which is what optimistic concurrency means anyway.
+The head map stays exact across writers in other threads and processes
+because every commit first takes SQLite's write lock (BEGIN IMMEDIATE) and
+then folds in whatever commits were appended since it last looked.
+
+Reading one stream needs a stream index, `{name}_index`. It is derived from
+the commits, so it is brought up to date when a stream is read rather than on
+the hot write path; its watermark sits in `{name}_meta`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any, ClassVar, Final
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    DataError,
+    InfrastructureFactory,
+    IntegrityError,
+    InterfaceError,
+    ListenNotifySubscription,
+    Notification,
+    OperationalError,
+    ProcessRecorder,
+    StoredEvent,
+    Subscription,
+    Tracking,
+    TrackingRecorder,
+)
+from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
+
+EVENTS_PER_COMMIT_MAX: Final = 100_000
+COMMIT_BYTES_MAX: Final = 256 * 1024 * 1024
+LOCK_TIMEOUT_S_DEFAULT: Final = 30.0
+SUBSCRIPTION_POLL_S: Final = 0.05
+INDEX_BATCH_COMMITS: Final = 256
+
+# One packed event: originator id (text, or 16 bytes for a UUID, so the type
+# round-trips; `Any` because msgspec keeps MessagePack's str and bin apart
+# only when untyped), version, topic, state.
+PackedEvent = tuple[Any, int, str, bytes]
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list[PackedEvent])
+
+
+def _stream_key(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+
+def _pack(stored_events: Sequence[StoredEvent]) -> bytes:
+    return _encoder.encode(
+        [
+            (
+                e.originator_id.bytes if isinstance(e.originator_id, UUID) else e.originator_id,
+                e.originator_version,
+                e.topic,
+                e.state,
+            )
+            for e in stored_events
+        ]
+    )
+
+
+def _originator(packed_id: str | bytes) -> UUID | str:
+    return UUID(bytes=packed_id) if isinstance(packed_id, bytes) else packed_id
+
+
+def _packed_key(packed_id: str | bytes) -> str:
+    return packed_id.hex() if isinstance(packed_id, bytes) else packed_id
+
+
+class SQLiteDatastore:
+    """One SQLite file: a write connection behind a lock, a read connection per thread."""
+
+    def __init__(self, path: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S_DEFAULT) -> None:
+        if not path or path == ":memory:" or "mode=memory" in path:
+            msg = f"the embedded store needs a file path, got {path!r}"
+            raise InterfaceError(msg)
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+        self.write_lock = threading.RLock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._writer = self._connect()
+        # WAL lets readers go on while the writer commits; FULL makes every
+        # commit durable (the WAL is synced) before insert_events returns.
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute("PRAGMA synchronous=FULL")
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                uri=self.path.startswith("file:"),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.lock_timeout_s,
+            )
+        except sqlite3.Error as e:
+            msg = f"cannot open the embedded store at {self.path!r}: {e}"
+            raise InterfaceError(msg) from e
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, serialised across threads and processes."""
+        with self.write_lock:
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise _translate(e) from e
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                conn.execute("ROLLBACK")
+                raise _translate(e) from e
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for the length of the block."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        except sqlite3.Error as e:
+            raise _translate(e) from e
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+def _translate(error: sqlite3.Error) -> Exception:
+    if isinstance(error, sqlite3.IntegrityError):
+        return IntegrityError(str(error))
+    if isinstance(error, sqlite3.OperationalError):
+        return OperationalError(str(error))
+    return DataError(str(error))
+
+
+class SQLiteRecorder:
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        self.datastore = datastore
+
+    def create_table_statements(self) -> list[str]:
+        return []
+
+    def create_table(self) -> None:
+        with self.datastore.writing() as conn:
+            for statement in self.create_table_statements():
+                conn.execute(statement)
+
+
+class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore)
+        self.name = events_table_name
+        self.commits = f"{events_table_name}_commits"
+        self.index = f"{events_table_name}_index"
+        self.meta = f"{events_table_name}_meta"
+        # The head map and the last notification id it accounts for; None
+        # until the first write loads it.
+        self._heads: dict[str, int] | None = None
+        self._heads_position = 0
+        self._listeners: set[threading.Event] = set()
+
+    def create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.commits} ("
+            "position INTEGER PRIMARY KEY, count INTEGER NOT NULL, body BLOB NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.index} ("
+            "stream TEXT, version INTEGER, position INTEGER NOT NULL, "
+            "PRIMARY KEY (stream, version)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {self.meta} ("
+            "key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        ]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = self._commit(stored_events, kwargs.get("tracking"))
+        return None if type(self) is SQLiteAggregateRecorder else positions
+
+    def _commit(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None
+    ) -> list[int]:
+        """The commit protocol, in order:
+
+        1. Check the commit against the store's limits, before taking any lock.
+        2. Take the write lock (BEGIN IMMEDIATE): one writer at a time.
+        3. Fold in commits other writers appended since the head map's position.
+        4. Check every (stream, version) is above its stream's head.
+        5. Record the tracking position, if any (it must move forward).
+        6. Append one commit row and COMMIT; only then move the head map on.
+        """
+        self._check_limits(stored_events)
+        if not stored_events and tracking is None:
+            return []
+        body = _pack(stored_events) if stored_events else b""
+        # The lock outlives the transaction so that the head map moves on
+        # before any other thread can fold in this very commit.
+        with self.datastore.write_lock:
+            with self.datastore.writing() as conn:
+                heads = self._fold_in(conn)
+                changed = _check_versions(heads, stored_events)
+                if tracking is not None:
+                    _insert_tracking(conn, tracking)
+                first = self._heads_position + 1
+                if stored_events:
+                    conn.execute(
+                        f"INSERT INTO {self.commits} VALUES (?, ?, ?)",
+                        (first, len(stored_events), body),
+                    )
+            heads.update(changed)
+            self._heads_position += len(stored_events)
+        self._notify_listeners()
+        return list(range(first, first + len(stored_events)))
+
+    @staticmethod
+    def _check_limits(stored_events: Sequence[StoredEvent]) -> None:
+        if len(stored_events) > EVENTS_PER_COMMIT_MAX:
+            msg = (
+                f"a commit holds at most {EVENTS_PER_COMMIT_MAX} events "
+                f"(EVENTS_PER_COMMIT_MAX), got {len(stored_events)}: split it"
+            )
+            raise DataError(msg)
+        size = sum(len(e.state) for e in stored_events)
+        if size > COMMIT_BYTES_MAX:
+            msg = (
+                f"a commit holds at most {COMMIT_BYTES_MAX} bytes of event state "
+                f"(COMMIT_BYTES_MAX), got {size}: split it"
+            )
+            raise DataError(msg)
+
+    def _fold_in(self, conn: sqlite3.Connection) -> dict[str, int]:
+        if self._heads is None:
+            self._heads, self._heads_position = self._load_heads(conn)
+        for position, count, body in conn.execute(
+            f"SELECT position, count, body FROM {self.commits} WHERE position > ? "
+            "ORDER BY position",
+            (self._heads_position,),
+        ):
+            for packed_id, version, _topic, _state in _decoder.decode(body):
+                self._heads[_packed_key(packed_id)] = version
+            self._heads_position = position + count - 1
+        return self._heads
+
+    def _load_heads(self, conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
+        """Heads from the stream index; `_fold_in` adds the commits after it."""
+        heads = dict(
+            conn.execute(f"SELECT stream, MAX(version) FROM {self.index} GROUP BY stream")
+        )
+        return heads, self._indexed_position(conn)
+
+    def _indexed_position(self, conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            f"SELECT value FROM {self.meta} WHERE key = 'indexed_position'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def catch_up_index(self) -> None:
+        """Index every commit not yet in the stream index (idempotent)."""
+        with self.datastore.reading() as conn:
+            behind = self._indexed_position(conn) < self._max_position(conn)
+        if not behind:
+            return
+        with self.datastore.writing() as conn:
+            indexed = self._indexed_position(conn)
+            while True:
+                rows = conn.execute(
+                    f"SELECT position, count, body FROM {self.commits} WHERE position > ? "
+                    "ORDER BY position LIMIT ?",
+                    (indexed, INDEX_BATCH_COMMITS),
+                ).fetchall()
+                if not rows:
+                    break
+                conn.executemany(
+                    f"INSERT INTO {self.index} VALUES (?, ?, ?)",
+                    (
+                        (_packed_key(e[0]), e[1], position + i)
+                        for position, _count, body in rows
+                        for i, e in enumerate(_decoder.decode(body))
+                    ),
+                )
+                indexed = rows[-1][0] + rows[-1][1] - 1
+            conn.execute(
+                f"INSERT INTO {self.meta} VALUES ('indexed_position', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (indexed,),
+            )
+
+    def _max_position(self, conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            f"SELECT position + count - 1 FROM {self.commits} ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        self.catch_up_index()
+        statement = f"SELECT position FROM {self.index} WHERE stream = ?"
+        params: list[Any] = [_stream_key(originator_id)]
+        if gt is not None:
+            statement += " AND version > ?"
+            params.append(gt)
+        if lte is not None:
+            statement += " AND version <= ?"
+            params.append(lte)
+        statement += " ORDER BY version DESC" if desc else " ORDER BY version"
+        if limit is not None:
+            statement += " LIMIT ?"
+            params.append(limit)
+        with self.datastore.reading() as conn:
+            positions = [row[0] for row in conn.execute(statement, params)]
+            commits: dict[int, list[PackedEvent]] = {}
+            return [self._event_at(conn, commits, p) for p in positions]
+
+    def _event_at(
+        self, conn: sqlite3.Connection, commits: dict[int, list[PackedEvent]], position: int
+    ) -> StoredEvent:
+        """The event at a notification id; `commits` keeps decoded commits for the call."""
+        (first,) = conn.execute(
+            f"SELECT position FROM {self.commits} WHERE position <= ? "
+            "ORDER BY position DESC LIMIT 1",
+            (position,),
+        ).fetchone()
+        if first not in commits:
+            (body,) = conn.execute(
+                f"SELECT body FROM {self.commits} WHERE position = ?", (first,)
+            ).fetchone()
+            commits[first] = _decoder.decode(body)
+        packed_id, version, topic, state = commits[first][position - first]
+        return StoredEvent(_originator(packed_id), version, topic, state)
+
+    def _notify_listeners(self) -> None:
+        for listener in list(self._listeners):
+            listener.set()
+
+
+def _check_versions(
+    heads: dict[str, int], stored_events: Sequence[StoredEvent]
+) -> dict[str, int]:
+    """The new heads of the streams this commit writes, or IntegrityError."""
+    changed: dict[str, int] = {}
+    for e in stored_events:
+        key = _stream_key(e.originator_id)
+        head = changed.get(key, heads.get(key))
+        if head is not None and e.originator_version <= head:
+            msg = (
+                f"stream {key!r} is at version {head}; version "
+                f"{e.originator_version} clashes (someone else wrote it first: "
+                "reload the stream and retry)"
+            )
+            raise IntegrityError(msg)
+        changed[key] = e.originator_version
+    return changed
+
+
+def _insert_tracking(conn: sqlite3.Connection, tracking: Tracking) -> None:
+    row = conn.execute(
+        "INSERT INTO tracking VALUES (:name, :id) ON CONFLICT (application_name) "
+        "DO UPDATE SET notification_id = :id WHERE tracking.notification_id < :id "
+        "RETURNING notification_id",
+        {"name": tracking.application_name, "id": tracking.notification_id},
+    ).fetchone()
+    if row is None:
+        msg = (
+            f"tracking for {tracking.application_name!r} is already at or past "
+            f"notification {tracking.notification_id}"
+        )
+        raise IntegrityError(msg)
+
+
+class SQLiteApplicationRecorder(SQLiteAggregateRecorder, ApplicationRecorder):
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        low = 1 if start is None else (start if inclusive_of_start else start + 1)
+        wanted = set(topics)
+        return list(islice(self._notifications_from(low, stop, wanted), limit))
+
+    def _notifications_from(
+        self, low: int, stop: int | None, topics: set[str]
+    ) -> Iterator[Notification]:
+        with self.datastore.reading() as conn:
+            rows = conn.execute(
+                f"SELECT position, body FROM {self.commits} "
+                "WHERE position + count > ? AND position <= ? ORDER BY position",
+                (low, stop if stop is not None else 2**62),
+            )
+            for first, body in rows:
+                for i, (packed_id, version, topic, state) in enumerate(_decoder.decode(body)):
+                    nid = first + i
+                    if nid < low or (topics and topic not in topics):
+                        continue
+                    if stop is not None and nid > stop:
+                        return
+                    yield Notification(
+                        id=nid,
+                        originator_id=_originator(packed_id),
+                        originator_version=version,
+                        topic=topic,
+                        state=state,
+                    )
+
+    def max_notification_id(self) -> int | None:
+        with self.datastore.reading() as conn:
+            return self._max_position(conn) or None
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return SQLiteSubscription(self, gt=gt, topics=topics)
+
+
+class SQLiteSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
+    """Wakes on commits in this process at once, on other processes' within a poll."""
+
+    def __init__(
+        self, recorder: SQLiteApplicationRecorder, gt: int | None, topics: Sequence[str]
+    ) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        recorder._listeners.add(self._has_been_notified)
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._has_been_stopped:
+            time.sleep(SUBSCRIPTION_POLL_S)
+            self._has_been_notified.set()
+
+    def stop(self) -> None:
+        self._recorder._listeners.discard(self._has_been_notified)
+        super().stop()
+
+
+class SQLiteTrackingRecorder(SQLiteRecorder, TrackingRecorder):
+    def create_table_statements(self) -> list[str]:
+        return [
+            *super().create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS tracking ("
+            "application_name TEXT PRIMARY KEY, notification_id INTEGER NOT NULL) "
+            "WITHOUT ROWID",
+        ]
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.datastore.writing() as conn:
+            _insert_tracking(conn, tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self.datastore.reading() as conn:
+            row = conn.execute(
+                "SELECT notification_id FROM tracking WHERE application_name = ?",
+                (application_name,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+
+class SQLiteProcessRecorder(SQLiteTrackingRecorder, SQLiteApplicationRecorder, ProcessRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        SQLiteApplicationRecorder.__init__(self, datastore, events_table_name)
+
+
+class SQLiteFactory(InfrastructureFactory[SQLiteTrackingRecorder]):
+    """Built from the environment, as eventsourcing builds its own factories.
+
+    `SQLITE_DBNAME` names the file. Select it with
+    `PERSISTENCE_MODULE=engine.store.sqlite`, or from a `sqlite:///path` URL
+    with `engine.store.open_factory`.
+    """
+
+    SQLITE_DBNAME: ClassVar[str] = "SQLITE_DBNAME"
+    SQLITE_LOCK_TIMEOUT: ClassVar[str] = "SQLITE_LOCK_TIMEOUT"
+    CREATE_TABLE: ClassVar[str] = "CREATE_TABLE"
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        path = self.env.get(self.SQLITE_DBNAME)
+        if not path:
+            keys = ", ".join(self.env.create_keys(self.SQLITE_DBNAME))
+            msg = f"no SQLite file named: set one of {keys}"
+            raise InterfaceError(msg)
+        timeout = self.env.get(self.SQLITE_LOCK_TIMEOUT) or str(LOCK_TIMEOUT_S_DEFAULT)
+        try:
+            lock_timeout_s = float(timeout)
+        except ValueError:
+            msg = f"{self.SQLITE_LOCK_TIMEOUT} must be a number of seconds, got {timeout!r}"
+            raise InterfaceError(msg) from None
+        self.datastore = SQLiteDatastore(path, lock_timeout_s=lock_timeout_s)
+
+    def _ready(self, recorder: SQLiteRecorder) -> None:
+        if strtobool(self.env.get(self.CREATE_TABLE) or "yes"):
+            recorder.create_table()
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        recorder = SQLiteAggregateRecorder(self.datastore, f"stored_{purpose}")
+        self._ready(recorder)
+        return recorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
+        cls = resolve_topic(topic) if topic else SQLiteApplicationRecorder
+        recorder = cls(self.datastore)
+        self._ready(recorder)
+        return recorder  # type: ignore[no-any-return]
+
+    def tracking_recorder(
+        self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
+    ) -> SQLiteTrackingRecorder:
+        if tracking_recorder_class is None:
+            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
+            tracking_recorder_class = resolve_topic(topic) if topic else SQLiteTrackingRecorder
+        recorder = tracking_recorder_class(self.datastore)
+        self._ready(recorder)
+        return recorder
+
+    def process_recorder(self) -> ProcessRecorder:
+        topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
+        cls = resolve_topic(topic) if topic else SQLiteProcessRecorder
+        recorder = cls(self.datastore)
+        self._ready(recorder)
+        return recorder  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.datastore.close()
