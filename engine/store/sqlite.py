@@ -220,9 +220,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
         positions = self._commit(stored_events, kwargs.get("tracking"))
         return None if type(self) is SQLiteAggregateRecorder else positions
 
-    def _commit(
-        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None
-    ) -> list[int]:
+    def _commit(self, stored_events: Sequence[StoredEvent], tracking: Tracking | None) -> list[int]:
         """The commit protocol, in order:
 
         1. Check the commit against the store's limits, before taking any lock.
@@ -286,9 +284,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
 
     def _load_heads(self, conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
         """Heads from the stream index; `_fold_in` adds the commits after it."""
-        heads = dict(
-            conn.execute(f"SELECT stream, MAX(version) FROM {self.index} GROUP BY stream")
-        )
+        heads = dict(conn.execute(f"SELECT stream, MAX(version) FROM {self.index} GROUP BY stream"))
         return heads, self._indexed_position(conn)
 
     def _indexed_position(self, conn: sqlite3.Connection) -> int:
@@ -383,9 +379,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
             listener.set()
 
 
-def _check_versions(
-    heads: dict[str, int], stored_events: Sequence[StoredEvent]
-) -> dict[str, int]:
+def _check_versions(heads: dict[str, int], stored_events: Sequence[StoredEvent]) -> dict[str, int]:
     """The new heads of the streams this commit writes, or IntegrityError."""
     changed: dict[str, int] = {}
     for e in stored_events:
@@ -554,7 +548,7 @@ class SQLiteFactory(InfrastructureFactory[SQLiteTrackingRecorder]):
         cls = resolve_topic(topic) if topic else SQLiteApplicationRecorder
         recorder = cls(self.datastore)
         self._ready(recorder)
-        return recorder  # type: ignore[no-any-return]
+        return recorder
 
     def tracking_recorder(
         self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
@@ -571,7 +565,7 @@ class SQLiteFactory(InfrastructureFactory[SQLiteTrackingRecorder]):
         cls = resolve_topic(topic) if topic else SQLiteProcessRecorder
         recorder = cls(self.datastore)
         self._ready(recorder)
-        return recorder  # type: ignore[no-any-return]
+        return recorder
 
     def close(self) -> None:
         self.datastore.close()
