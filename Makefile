@@ -1,0 +1,35 @@
+# The README's two commands are `make demo` and `make test`; everything they
+# need is installed here, into a virtualenv of the project's own.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/stockledger demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The bench suites run once each with timing off, so they cannot rot; `make
+# bench` times them.
+test: lint
+	$(BIN)/python -m pytest tests bench --benchmark-disable -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,max,rounds
+
+clean:
+	rm -rf $(VENV) build *.egg-info engine/stock/_core.c engine/stock/_core*.so
