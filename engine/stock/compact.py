@@ -84,7 +84,7 @@ def check_layout(
     check_batch_size("reserve", orders, limits)
     check_clock("reserve", now, limits)
     if len(ttls) != orders or len(line_starts) != orders + 1:
-        raise ValueError(layout_error("ttls and line_starts must have 1 and 1 + orders entries"))
+        raise ValueError(layout_error("ttls needs one entry per order and line_starts one more"))
     if len(line_quantities) != len(line_skus) or line_starts[orders] != len(line_skus):
         raise ValueError(layout_error("line_starts must end at the number of lines"))
     if line_starts[0] != 0 or any(a > b for a, b in pairwise(line_starts)):
