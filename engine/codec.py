@@ -1,0 +1,276 @@
+"""Envelopes to bytes and back: MessagePack for the store, JSON for people, JSON
+Schema for other teams, and the mapping to eventsourcing's `StoredEvent`.
+
+UUIDs are stored as 16 raw bytes: measured against the 36-character text form,
+an event is 60 bytes smaller and encodes about twice as fast; JSON keeps the
+text form. Encoders and decoders are built once, here.
+
+Reading is two paths. The fast one decodes the envelope fully typed in one pass
+and checks the stored schema version against the payload type's current one:
+one dictionary lookup. Only when the typed pass fails, or the version is old,
+does the slow path decode the payload as a plain dict, run the upcasters of
+`engine.upcasting` and decode the result typed; it also names what was wrong.
+An upcast envelope reports the current schema version: its `data` has the
+current shape. The stored bytes are never rewritten.
+
+The functions of this module are the methods of a `Decoder` over the current
+schema (`decode`, `decode_many`, `from_stored`) and stateless encoders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import msgspec
+from eventsourcing.persistence import StoredEvent
+
+from engine.events import SCHEMA_VERSIONS, TOPIC_TYPES, Envelope, Event
+from engine.upcasting import UPCASTERS, Upcaster
+
+__all__ = [
+    "CodecError",
+    "Decoder",
+    "FutureSchemaVersionError",
+    "MissingUpcasterError",
+    "UndecodableEventError",
+    "UnknownEventTypeError",
+    "decode",
+    "decode_many",
+    "encode",
+    "from_stored",
+    "json_schema",
+    "to_json",
+    "to_stored",
+]
+
+
+class CodecError(ValueError):
+    """Base of every error reading or configuring event bytes."""
+
+
+class UndecodableEventError(CodecError):
+    """The bytes are not an envelope, or its payload does not fit its declared shape."""
+
+
+class UnknownEventTypeError(CodecError):
+    """The payload's type tag names no payload type this reader knows."""
+
+
+class FutureSchemaVersionError(CodecError):
+    """The payload was written at a newer schema version than this reader knows."""
+
+
+class MissingUpcasterError(CodecError):
+    """A payload type's current schema version cannot be reached from an older one."""
+
+
+_msgpack_encoder: Final = msgspec.msgpack.Encoder(uuid_format="bytes")
+_json_encoder: Final = msgspec.json.Encoder()
+_envelope_decoder: Final = msgspec.msgpack.Decoder(Envelope)
+_payload_decoder: Final = msgspec.msgpack.Decoder(Event)
+
+# The slow path's view of an envelope: the same fields, the payload left a dict.
+_LooseEnvelope: Final = msgspec.defstruct(
+    "_LooseEnvelope",
+    [
+        (field.name, dict[str, Any] if field.name == "data" else field.type)
+        for field in msgspec.structs.fields(Envelope)
+    ],
+    frozen=True,
+)
+_loose_decoder: Final = msgspec.msgpack.Decoder(_LooseEnvelope)
+
+_TYPES: Final = {cls.__name__: cls for types in TOPIC_TYPES.values() for cls in types}
+_STORED_TOPIC: Final = {
+    cls: f"{topic}:{cls.__name__}" for topic, types in TOPIC_TYPES.items() for cls in types
+}
+
+
+def encode(envelope: Envelope) -> bytes:
+    """MessagePack bytes of `envelope`, as the store keeps them."""
+    return _msgpack_encoder.encode(envelope)
+
+
+def to_json(envelope: Envelope) -> bytes:
+    """One line of JSON for people: ids as text, the timestamp in RFC 3339."""
+    return _json_encoder.encode(envelope)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of the envelope and, under `$defs`, of every payload."""
+    schema = msgspec.json.schema(Envelope)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def to_stored(envelope: Envelope) -> StoredEvent:
+    """The eventsourcing record of `envelope`; `topic` is `<topic>:<payload type>`.
+
+    `state` is the whole encoded envelope, stream and version included, so the
+    bytes stand alone: `decode(state)` needs nothing from the record around them.
+    """
+    return StoredEvent(
+        originator_id=envelope.stream_id,
+        originator_version=envelope.version,
+        topic=_STORED_TOPIC[type(envelope.data)],
+        state=_msgpack_encoder.encode(envelope),
+    )
+
+
+class Decoder:
+    """Reads stored envelopes under one schema: current versions and upcasters.
+
+    The module's `decode`, `decode_many` and `from_stored` use the current
+    schema; build another only to read under a different one (tests).
+    """
+
+    __slots__ = ("_upcasters", "_versions")
+
+    def __init__(
+        self,
+        schema_versions: Mapping[type[Event], int] = SCHEMA_VERSIONS,
+        upcasters: Mapping[tuple[str, int], Upcaster] = UPCASTERS,
+    ) -> None:
+        _check_schema(schema_versions, upcasters)
+        self._versions = dict(schema_versions)
+        self._upcasters = dict(upcasters)
+
+    def decode(self, data: bytes) -> Envelope:
+        """The envelope in `data`, its payload upcast to the current shape if stored older."""
+        try:
+            envelope = _envelope_decoder.decode(data)
+        except msgspec.DecodeError:
+            return self._decode_slow(data)
+        if envelope.schema_version != self._versions[type(envelope.data)]:
+            return self._decode_slow(data)
+        return envelope
+
+    def decode_many(self, items: Iterable[bytes]) -> list[Envelope]:
+        decode = self.decode
+        return [decode(item) for item in items]
+
+    def from_stored(self, stored: StoredEvent) -> Envelope:
+        """The envelope of an eventsourcing record, checked against the record's own fields."""
+        try:
+            envelope = self.decode(stored.state)
+        except CodecError as error:
+            raise type(error)(f"{_describe(stored)}: {error}") from error
+        if (
+            envelope.stream_id != stored.originator_id
+            or envelope.version != stored.originator_version
+            or _STORED_TOPIC[type(envelope.data)] != stored.topic
+        ):
+            msg = (
+                f"{_describe(stored)} holds the bytes of event {envelope.version} of stream "
+                f"{envelope.stream_id!r} ({_STORED_TOPIC[type(envelope.data)]}); the record "
+                f"was written with another record's state, not by engine.codec.to_stored"
+            )
+            raise UndecodableEventError(msg)
+        return envelope
+
+    def _decode_slow(self, data: bytes) -> Envelope:
+        try:
+            stored: Any = _loose_decoder.decode(data)
+        except msgspec.DecodeError as error:
+            msg = (
+                f"not an event envelope: {error}; the bytes are corrupt or were not "
+                f"written by engine.codec.encode"
+            )
+            raise UndecodableEventError(msg) from error
+        where = f"event {stored.version} of stream {stored.stream_id!r}"
+        fields = dict(stored.data)
+        type_name = fields.pop("type", None)
+        cls = _TYPES.get(type_name) if isinstance(type_name, str) else None
+        if cls is None:
+            msg = (
+                f"{where}: unknown payload type {type_name!r} (schema version "
+                f"{stored.schema_version}); it was written by a newer stockledger, "
+                f"so read it with that version"
+            )
+            raise UnknownEventTypeError(msg)
+        stored_version: int = stored.schema_version
+        current = self._versions[cls]
+        if stored_version > current:
+            msg = (
+                f"{where}: {type_name} is at schema version {stored_version}, this reader "
+                f"knows up to {current}; read it with the stockledger that wrote it"
+            )
+            raise FutureSchemaVersionError(msg)
+        for version in range(stored_version, current):
+            fields = self._upcasters[(type_name, version)](fields)
+        try:
+            payload = _payload_decoder.decode(
+                _msgpack_encoder.encode({"type": type_name, **fields})
+            )
+        except msgspec.ValidationError as error:
+            raise UndecodableEventError(
+                _mismatch(where, type_name, stored_version, current, error)
+            ) from error
+        return Envelope(
+            event_id=stored.event_id,
+            stream_id=stored.stream_id,
+            version=stored.version,
+            timestamp=stored.timestamp,
+            correlation_id=stored.correlation_id,
+            causation_id=stored.causation_id,
+            schema_version=current,
+            data=payload,
+        )
+
+
+def _mismatch(where: str, type_name: str, stored: int, current: int, error: Exception) -> str:
+    if stored == current:
+        return (
+            f"{where}: {type_name} stored at schema version {stored} does not fit its "
+            f"current definition ({error}); if its shape changed, bump its entry in "
+            f"engine.events.SCHEMA_VERSIONS and register an upcaster from version "
+            f"{stored} in engine.upcasting"
+        )
+    return (
+        f"{where}: {type_name} upcast from schema version {stored} to {current} does "
+        f"not fit its current definition ({error}); fix its upcasters in engine.upcasting"
+    )
+
+
+def _describe(stored: StoredEvent) -> str:
+    return f"stored event {stored.originator_version} of {stored.originator_id!r} ({stored.topic})"
+
+
+def _check_schema(
+    schema_versions: Mapping[type[Event], int], upcasters: Mapping[tuple[str, int], Upcaster]
+) -> None:
+    """Every payload type has a version, and exactly the upcasters 1 -> ... -> it."""
+    unversioned = sorted(set(_TYPES) - {cls.__name__ for cls in schema_versions})
+    if unversioned:
+        msg = f"no schema version for {', '.join(unversioned)}; every payload type needs one"
+        raise ValueError(msg)
+    current = {cls.__name__: version for cls, version in schema_versions.items()}
+    missing = [
+        f"{name} from version {version}"
+        for name, latest in sorted(current.items())
+        for version in range(1, latest)
+        if (name, version) not in upcasters
+    ]
+    if missing:
+        msg = (
+            f"no upcaster for {', '.join(missing)}; register each with "
+            f"@engine.upcasting.upcaster(type_name, from_version)"
+        )
+        raise MissingUpcasterError(msg)
+    stray = [
+        f"{name} from version {version} (current: {current.get(name, 'no such type')})"
+        for name, version in sorted(upcasters)
+        if not 1 <= version < current.get(name, 0)
+    ]
+    if stray:
+        msg = (
+            f"upcasters past the current schema version: {', '.join(stray)}; bump the "
+            f"type's entry in engine.events.SCHEMA_VERSIONS or remove the upcaster"
+        )
+        raise ValueError(msg)
+
+
+_decoder: Final = Decoder()
+decode: Final = _decoder.decode
+decode_many: Final = _decoder.decode_many
+from_stored: Final = _decoder.from_stored

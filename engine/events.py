@@ -1,0 +1,438 @@
+"""The event model: every payload of the `orders`, `stock` and `credit` topics, and
+the envelope that carries one payload into the store.
+
+Payloads are frozen `msgspec.Struct`s tagged with their class name (field
+`type`), grouped in one tagged union per topic. One definition serves storage
+(MessagePack), people (JSON) and other teams (JSON Schema); see `engine.codec`.
+The stock payloads are the stock core's contract and live in
+`engine.stock.events`; they are re-exported here only as the `StockEvent` union.
+
+Envelope representation: one `Envelope` struct whose `data` is the union of all
+three topic unions. Tags are unique across topics, so a single decoder reads
+any stored event with one typed pass and no per-topic dispatch, and a reader of
+several topics (a trace by correlation id, a replay) needs no second type.
+`topic_of` recovers the topic from the payload's type. The envelope is a map,
+not an array: measured, the array layout saved under 5% of decode time, while
+the map keeps JSON readable and the JSON Schema self-explanatory for other teams.
+
+Schema versions: `SCHEMA_VERSIONS` holds the current version of every payload
+type. Change a payload's shape and bump its entry in the same commit, and
+register the upcaster from the old version in `engine.upcasting`; the codec
+refuses to start when a chain is incomplete.
+
+Money is integer cents; quantities are whole units. Sequences are tuples so a
+frozen payload is immutable all the way down.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated, Final
+from uuid import UUID, uuid4
+
+import msgspec
+
+from engine.stock.events import StockEvent
+
+__all__ = [
+    "SCHEMA_VERSIONS",
+    "TOPICS",
+    "TOPIC_TYPES",
+    "CommandReason",
+    "CreditApproved",
+    "CreditCommandRejected",
+    "CreditEvent",
+    "CreditHeld",
+    "CreditLimitSet",
+    "CreditPayload",
+    "CreditRejected",
+    "CreditRejectionReason",
+    "Disposition",
+    "Envelope",
+    "Event",
+    "HoldReason",
+    "InvoiceIssued",
+    "LineQuantity",
+    "LinesReturned",
+    "LinesShipped",
+    "OrderCancelled",
+    "OrderCommandRejected",
+    "OrderConfirmed",
+    "OrderDelivered",
+    "OrderEvent",
+    "OrderExpired",
+    "OrderHold",
+    "OrderLine",
+    "OrderPayload",
+    "OrderPlaced",
+    "OrderRejected",
+    "OrderRejectionReason",
+    "OrderStockReserved",
+    "PaymentRecorded",
+    "ReturnedLine",
+    "ShipTo",
+    "StockEvent",
+    "customer_stream_id",
+    "new_envelope",
+    "order_stream_id",
+    "topic_of",
+]
+
+Quantity = Annotated[int, msgspec.Meta(gt=0)]
+Cents = Annotated[int, msgspec.Meta(ge=0)]
+# No `pattern`: the regex check nearly doubled OrderPlaced's decode time, and
+# terms are validated where the command comes in.
+PaymentTerms = Annotated[
+    str,
+    msgspec.Meta(
+        description="`prepaid`, or `net-N`: an invoice is due N days after it is issued.",
+        examples=["prepaid", "net-30"],
+    ),
+]
+
+
+# ---------------------------------------------------------------- orders
+
+
+class OrderLine(msgspec.Struct, frozen=True, gc=False):
+    sku: str
+    quantity: Quantity
+    unit_price_cents: Cents
+
+
+class ShipTo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """Where an order goes; `country` is an ISO 3166-1 alpha-2 code."""
+
+    name: str
+    street: str
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderHold(msgspec.Struct, frozen=True, gc=False):
+    """One stock hold an order owns: a SKU's quantity held at one location."""
+
+    sku: str
+    location: str
+    hold_id: int
+    quantity: Quantity
+
+
+class LineQuantity(msgspec.Struct, frozen=True, gc=False):
+    sku: str
+    quantity: Quantity
+
+
+class Disposition(StrEnum):
+    """What happens to a returned line's units."""
+
+    RESTOCK = "restock"
+    WRITE_OFF = "write_off"
+
+
+class ReturnedLine(msgspec.Struct, frozen=True, gc=False):
+    sku: str
+    quantity: Quantity
+    disposition: Disposition
+
+
+class OrderRejectionReason(StrEnum):
+    """Why the saga rejected an order it had accepted for processing."""
+
+    INSUFFICIENT_STOCK = "insufficient_stock"
+    UNKNOWN_SKU = "unknown_sku"
+    CREDIT_REJECTED = "credit_rejected"
+
+
+class CommandReason(StrEnum):
+    """Machine-readable reasons a command could not apply."""
+
+    UNKNOWN_ORDER = "unknown_order"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    DUPLICATE_ORDER = "duplicate_order"
+    INVALID_STATE = "invalid_state"
+    INVALID_COMMAND = "invalid_command"
+    LIMIT_EXCEEDED = "limit_exceeded"
+
+
+# Payloads hold only immutable values, so they can never be part of a reference
+# cycle: gc=False spares the collector from tracking millions of them in a replay.
+class OrderPayload(msgspec.Struct, frozen=True, gc=False, tag=True, kw_only=True):
+    """Base of every `orders` payload; stream `order-{order_id}`."""
+
+    order_id: str
+
+
+class OrderPlaced(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """A customer placed an order; stock and credit are still to be decided."""
+
+    customer_id: str
+    channel: str
+    campaign: str | None = None
+    payment_terms: PaymentTerms
+    ship_to: ShipTo
+    lines: tuple[OrderLine, ...]
+
+
+class OrderStockReserved(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """Every line is held; the holds expire at `expires_at` (the core's logical clock)."""
+
+    holds: tuple[OrderHold, ...]
+    expires_at: int
+
+
+class OrderRejected(OrderPayload, frozen=True, tag=True, kw_only=True):
+    reason: OrderRejectionReason
+    detail: str
+
+
+class OrderConfirmed(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """Stock held and credit approved: the order is binding."""
+
+    total_cents: Cents
+
+
+class OrderCancelled(OrderPayload, frozen=True, tag=True, kw_only=True):
+    reason: str
+
+
+class OrderExpired(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """The order's holds expired before it was confirmed."""
+
+
+class LinesShipped(OrderPayload, frozen=True, tag=True, kw_only=True):
+    shipment_id: str
+    location: str
+    lines: tuple[LineQuantity, ...]
+
+
+class OrderDelivered(OrderPayload, frozen=True, tag=True, kw_only=True):
+    shipment_id: str
+
+
+class LinesReturned(OrderPayload, frozen=True, tag=True, kw_only=True):
+    return_id: str
+    lines: tuple[ReturnedLine, ...]
+
+
+class OrderCommandRejected(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """A command about this order could not apply; nothing else changed."""
+
+    command_id: str
+    command: str
+    reason: CommandReason
+    detail: str
+
+
+OrderEvent = (
+    OrderPlaced
+    | OrderStockReserved
+    | OrderRejected
+    | OrderConfirmed
+    | OrderCancelled
+    | OrderExpired
+    | LinesShipped
+    | OrderDelivered
+    | LinesReturned
+    | OrderCommandRejected
+)
+
+
+# ---------------------------------------------------------------- credit
+
+
+class HoldReason(StrEnum):
+    """Why an order's credit waits for manual review."""
+
+    TOLERANCE_BAND = "tolerance_band"
+    OVERDUE = "overdue"
+
+
+class CreditRejectionReason(StrEnum):
+    OVER_LIMIT = "over_limit"
+    NO_CREDIT_ACCOUNT = "no_credit_account"
+
+
+class CreditPayload(msgspec.Struct, frozen=True, gc=False, tag=True, kw_only=True):
+    """Base of every `credit` payload; stream `customer-{customer_id}`."""
+
+    customer_id: str
+
+
+class CreditLimitSet(CreditPayload, frozen=True, tag=True, kw_only=True):
+    limit_cents: Cents
+    payment_terms: PaymentTerms
+
+
+class CreditApproved(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """`exposure_cents` is the customer's exposure including this order."""
+
+    order_id: str
+    amount_cents: Cents
+    exposure_cents: Cents
+
+
+class CreditHeld(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """`exposure_cents` is the exposure before this order."""
+
+    order_id: str
+    amount_cents: Cents
+    exposure_cents: Cents
+    reason: HoldReason
+
+
+class CreditRejected(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """`exposure_cents` is the exposure before this order."""
+
+    order_id: str
+    amount_cents: Cents
+    exposure_cents: Cents
+    limit_cents: Cents
+    reason: CreditRejectionReason
+
+
+class InvoiceIssued(CreditPayload, frozen=True, tag=True, kw_only=True):
+    invoice_id: str
+    order_id: str
+    amount_cents: Cents
+    due_on: date
+
+
+class PaymentRecorded(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """A payment received; `invoice_id` is None for a payment on account."""
+
+    payment_id: str
+    amount_cents: Cents
+    invoice_id: str | None = None
+
+
+class CreditCommandRejected(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """A command about this customer's credit could not apply; nothing else changed."""
+
+    command_id: str
+    command: str
+    reason: CommandReason
+    detail: str
+
+
+CreditEvent = (
+    CreditLimitSet
+    | CreditApproved
+    | CreditHeld
+    | CreditRejected
+    | InvoiceIssued
+    | PaymentRecorded
+    | CreditCommandRejected
+)
+
+
+# ---------------------------------------------------------------- topics
+
+Event = OrderEvent | StockEvent | CreditEvent
+
+TOPICS: Final = ("orders", "stock", "credit")
+
+TOPIC_TYPES: Final[MappingProxyType[str, tuple[type[Event], ...]]] = MappingProxyType(
+    {
+        "orders": typing.get_args(OrderEvent),
+        "stock": typing.get_args(StockEvent),
+        "credit": typing.get_args(CreditEvent),
+    }
+)
+
+_TOPIC_OF_TYPE: Final = {cls: topic for topic, types in TOPIC_TYPES.items() for cls in types}
+
+SCHEMA_VERSIONS: Final[MappingProxyType[type[Event], int]] = MappingProxyType(
+    dict.fromkeys(_TOPIC_OF_TYPE, 1)
+)
+
+
+def topic_of(payload: Event) -> str:
+    """The topic (`orders`, `stock` or `credit`) a payload is published on."""
+    try:
+        return _TOPIC_OF_TYPE[type(payload)]
+    except KeyError:
+        raise _not_a_payload(payload) from None
+
+
+def _not_a_payload(payload: object) -> TypeError:
+    return TypeError(
+        f"{type(payload).__name__} is not an event payload of any topic "
+        f"({', '.join(TOPICS)}); payloads are the members of the unions in engine.events"
+    )
+
+
+def order_stream_id(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+def customer_stream_id(customer_id: str) -> str:
+    return f"customer-{customer_id}"
+
+
+# ---------------------------------------------------------------- envelope
+
+Version = Annotated[int, msgspec.Meta(ge=1)]
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+# An envelope holds only immutable values and a payload, so it cannot be part
+# of a cycle either (see the payloads' gc=False).
+class Envelope(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One stored event: a payload with its identity, position and lineage.
+
+    `version` counts the events of `stream_id` from 1 without gaps.
+    `correlation_id` is shared by everything one command set off;
+    `causation_id` is the command or event that directly caused this one.
+    `schema_version` is the version of the payload's shape in `data`.
+    """
+
+    event_id: UUID
+    stream_id: str
+    version: Version
+    timestamp: Timestamp
+    correlation_id: UUID
+    causation_id: UUID
+    schema_version: Version
+    data: Event
+
+
+def new_envelope(
+    payload: Event,
+    *,
+    stream_id: str,
+    version: int,
+    timestamp: datetime,
+    correlation_id: UUID,
+    causation_id: UUID,
+    event_id: UUID | None = None,
+) -> Envelope:
+    """Wrap `payload` at its current schema version; a new random event id unless given.
+
+    The caller passes the time in, so writers stay replayable; it must be
+    timezone-aware, and is stored as UTC.
+    """
+    if timestamp.tzinfo is None:
+        msg = f"timestamp {timestamp.isoformat()} has no timezone; pass an aware datetime (UTC)"
+        raise ValueError(msg)
+    try:
+        schema_version = SCHEMA_VERSIONS[type(payload)]
+    except KeyError:
+        raise _not_a_payload(payload) from None
+    if version < 1:
+        msg = f"version {version} of stream {stream_id!r}: stream versions start at 1"
+        raise ValueError(msg)
+    return Envelope(
+        event_id=uuid4() if event_id is None else event_id,
+        stream_id=stream_id,
+        version=version,
+        timestamp=timestamp.astimezone(UTC),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        schema_version=schema_version,
+        data=payload,
+    )
