@@ -1004,20 +1004,34 @@ cdef class StockCore:
     def from_snapshot(cls, data):
         snapshot = decode_snapshot(data)
         cdef StockCore core = cls(snapshot.limits)
-        cdef int32_t s
-        for slot in snapshot.state.slots:
-            s = core.apply_configured(
-                slot.sku, slot.location, slot.priority, slot.safety_stock, slot.backorder_limit
-            )
-            core.slots[s].on_hand = slot.on_hand
+        core.load_slots(snapshot.state.slots)
         for hold in snapshot.state.holds:
             s = core.slot_of(hold.sku, hold.location)
             if s < 0:
                 raise InvariantError(f"snapshot: hold {hold.hold_id} names no slot")
             core.insert_hold(hold.hold_id, s, hold.quantity, hold.expires_at, hold.confirmed)
         core.next_hold_id = snapshot.state.next_hold_id
+        core.check_loaded(snapshot.state.slots)
         core.check_invariants()
         return core
+
+    cdef int load_slots(self, slots) except -1:
+        cdef int32_t s
+        for slot in slots:
+            s = self.apply_configured(
+                slot.sku, slot.location, slot.priority, slot.safety_stock, slot.backorder_limit
+            )
+            self.slots[s].on_hand = slot.on_hand
+        return 0
+
+    cdef int check_loaded(self, slots) except -1:
+        """Each slot's recorded reserved must be the sum of the holds loaded into it."""
+        if len(slots) != self.slot_count:
+            raise InvariantError("snapshot: a slot appears twice")
+        for slot in slots:
+            if self.slots[self.slot_of(slot.sku, slot.location)].reserved != slot.reserved:
+                raise InvariantError(f"snapshot: reserved is not its holds' sum: {slot}")
+        return 0
 
     def check_invariants(self):
         """Scan everything; raise `InvariantError` at the first broken rule."""

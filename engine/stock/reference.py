@@ -24,6 +24,7 @@ The rules, shared with the core:
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -81,6 +82,27 @@ class _Slot:
 
     def headroom(self) -> int:
         return self.on_hand - self.safety_stock + self.backorder_limit - self.reserved
+
+    def state(self) -> SlotState:
+        return SlotState(
+            self.sku,
+            self.location,
+            self.priority,
+            self.safety_stock,
+            self.backorder_limit,
+            self.on_hand,
+            self.reserved,
+        )
+
+    def assert_sound(self, quantity_max: int) -> None:
+        """The live invariants of one slot, checked after every change to it."""
+        quantities = (self.on_hand, self.reserved, self.safety_stock, self.backorder_limit)
+        if (
+            min(quantities) < 0
+            or self.on_hand > quantity_max
+            or not self.covers(self.on_hand, self.safety_stock, self.backorder_limit)
+        ):
+            raise InvariantError(f"slot broke an invariant: {self.state()}")
 
     def covers(self, on_hand: int, safety_stock: int, backorder_limit: int) -> bool:
         """Would these settings still cover what is reserved?"""
@@ -256,6 +278,7 @@ class ReferenceStock:
                 sku=sku, location=location, quantity=quantity, reference=reference, on_hand=on_hand
             )
         slot.on_hand = on_hand
+        slot.assert_sound(quantity_max)
         return event
 
     def _on_hand_too_large(
@@ -353,6 +376,7 @@ class ReferenceStock:
             on_hand=on_hand,
         )
         slot.on_hand = on_hand
+        slot.assert_sound(self._limits.quantity_max)
         return event
 
     # reserve
@@ -368,10 +392,10 @@ class ReferenceStock:
     def reserve_compact(
         self,
         order_ids: Sequence[str],
-        line_starts: Sequence[int],
-        line_skus: Sequence[int],
-        line_quantities: Sequence[int],
-        ttls: Sequence[int],
+        line_starts: array[int],
+        line_skus: array[int],
+        line_quantities: array[int],
+        ttls: array[int],
         now: int,
         unknown_skus: Sequence[str] = (),
     ) -> ReferenceReserveLog:
@@ -468,6 +492,7 @@ class ReferenceStock:
         self._next_hold_id += 1
         self._holds[hold_id] = _Hold(hold_id, slot, quantity, expires_at)
         slot.reserved += quantity
+        slot.assert_sound(self._limits.quantity_max)
         return StockReserved(
             sku=slot.sku,
             location=slot.location,
@@ -549,6 +574,7 @@ class ReferenceStock:
         hold.slot.reserved -= quantity
         if hold.quantity == 0:
             del self._holds[hold.hold_id]
+        hold.slot.assert_sound(self._limits.quantity_max)
 
     def ship(self, items: Sequence[ShipItem]) -> list[StockEvent]:
         check_items("ship", items, self._limits)
@@ -644,6 +670,7 @@ class ReferenceStock:
             _expect(slot.reserved == event.reserved, event, "reserved")
         else:
             self._replay_hold(event, slot)
+        slot.assert_sound(self._limits.quantity_max)
 
     def _replay_hold(self, event: StockPayload, slot: _Slot) -> None:
         hold = self._holds.get(getattr(event, "hold_id", 0))
@@ -677,23 +704,18 @@ class ReferenceStock:
             slot.safety_stock = event.safety_stock
             slot.backorder_limit = event.backorder_limit
         self._by_sku[event.sku].sort(key=lambda s: (s.priority, s.location))
+        slot.assert_sound(self._limits.quantity_max)
+
+    def slot(self, sku: str, location: str) -> SlotState | None:
+        """One slot's state, or None when it is not configured."""
+        slot = self._slots.get((sku, location))
+        return None if slot is None else slot.state()
 
     def state(self) -> StockState:
         slots = sorted(self._slots.values(), key=lambda slot: (slot.sku, slot.location))
         holds = sorted(self._holds.values(), key=lambda hold: hold.hold_id)
         return StockState(
-            slots=tuple(
-                SlotState(
-                    s.sku,
-                    s.location,
-                    s.priority,
-                    s.safety_stock,
-                    s.backorder_limit,
-                    s.on_hand,
-                    s.reserved,
-                )
-                for s in slots
-            ),
+            slots=tuple(slot.state() for slot in slots),
             holds=tuple(
                 HoldState(
                     h.hold_id, h.slot.sku, h.slot.location, h.quantity, h.expires_at, h.confirmed
@@ -726,6 +748,7 @@ class ReferenceStock:
             stock._holds[h.hold_id] = _Hold(h.hold_id, slot, h.quantity, h.expires_at, h.confirmed)
             slot.reserved += h.quantity
         stock._next_hold_id = snapshot.state.next_hold_id
+        _check(stock.state() == snapshot.state, "snapshot: reserved is not its holds' sum")
         stock.check_invariants()
         return stock
 
@@ -738,10 +761,8 @@ class ReferenceStock:
             _check(hold.quantity > 0, f"hold {hold.hold_id} holds {hold.quantity}")
             _check(1 <= hold.hold_id < self._next_hold_id, f"hold {hold.hold_id} not issued")
         for key, slot in self._slots.items():
-            _check(min(slot.on_hand, slot.safety_stock, slot.backorder_limit) >= 0, f"{slot}")
-            _check(slot.on_hand <= self._limits.quantity_max, f"on_hand above max: {slot}")
+            slot.assert_sound(self._limits.quantity_max)
             _check(slot.reserved == held.get(key, 0), f"reserved is not its holds' sum: {slot}")
-            _check(slot.covers(slot.on_hand, slot.safety_stock, slot.backorder_limit), f"{slot}")
         _check(len(self._holds) <= self._limits.open_holds_max, "open_holds_max exceeded")
 
 
