@@ -14,7 +14,7 @@ An upcast envelope reports the current schema version: its `data` has the
 current shape. The stored bytes are never rewritten.
 
 The functions of this module are the methods of a `Decoder` over the current
-schema (`decode`, `decode_many`, `from_stored`) and stateless encoders.
+schema (`decode`, `decode_for_replay`, `from_stored`) and stateless encoders.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Final
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from engine.events import SCHEMA_VERSIONS, TOPIC_TYPES, Envelope, Event
+from engine.events import SCHEMA_VERSIONS, TOPIC_TYPES, Envelope, Event, StreamEvent
 from engine.upcasting import UPCASTERS, Upcaster
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
     "UndecodableEventError",
     "UnknownEventTypeError",
     "decode",
-    "decode_many",
+    "decode_for_replay",
     "encode",
     "from_stored",
     "json_schema",
@@ -68,6 +68,7 @@ class MissingUpcasterError(CodecError):
 _msgpack_encoder: Final = msgspec.msgpack.Encoder(uuid_format="bytes")
 _json_encoder: Final = msgspec.json.Encoder()
 _envelope_decoder: Final = msgspec.msgpack.Decoder(Envelope)
+_stream_event_decoder: Final = msgspec.msgpack.Decoder(StreamEvent)
 _payload_decoder: Final = msgspec.msgpack.Decoder(Event)
 
 # The slow path's view of an envelope: the same fields, the payload left a dict.
@@ -120,7 +121,7 @@ def to_stored(envelope: Envelope) -> StoredEvent:
 class Decoder:
     """Reads stored envelopes under one schema: current versions and upcasters.
 
-    The module's `decode`, `decode_many` and `from_stored` use the current
+    The module's `decode`, `decode_for_replay` and `from_stored` use the current
     schema; build another only to read under a different one (tests).
     """
 
@@ -145,9 +146,22 @@ class Decoder:
             return self._decode_slow(data)
         return envelope
 
-    def decode_many(self, items: Iterable[bytes]) -> list[Envelope]:
-        decode = self.decode
-        return [decode(item) for item in items]
+    def decode_for_replay(self, items: Iterable[bytes]) -> list[StreamEvent]:
+        """The stream events in stored envelopes, in order: the ids are skipped unread."""
+        decode = _stream_event_decoder.decode
+        versions = self._versions
+        events = []
+        for item in items:
+            # The fast path of `decode`, inlined: a call per event would add about 8%.
+            try:
+                event = decode(item)
+            except msgspec.DecodeError:
+                event = _stream_event(self._decode_slow(item))
+            else:
+                if event.schema_version != versions[type(event.data)]:
+                    event = _stream_event(self._decode_slow(item))
+            events.append(event)
+        return events
 
     def from_stored(self, stored: StoredEvent) -> Envelope:
         """The envelope of an eventsourcing record, checked against the record's own fields."""
@@ -218,6 +232,10 @@ class Decoder:
         )
 
 
+def _stream_event(envelope: Envelope) -> StreamEvent:
+    return StreamEvent(**{name: getattr(envelope, name) for name in StreamEvent.__struct_fields__})
+
+
 def _mismatch(where: str, type_name: str, stored: int, current: int, error: Exception) -> str:
     if stored == current:
         return (
@@ -272,5 +290,5 @@ def _check_schema(
 
 _decoder: Final = Decoder()
 decode: Final = _decoder.decode
-decode_many: Final = _decoder.decode_many
+decode_for_replay: Final = _decoder.decode_for_replay
 from_stored: Final = _decoder.from_stored

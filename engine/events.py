@@ -14,6 +14,11 @@ several topics (a trace by correlation id, a replay) needs no second type.
 `topic_of` recovers the topic from the payload's type. The envelope is a map,
 not an array: measured, the array layout saved under 5% of decode time, while
 the map keeps JSON readable and the JSON Schema self-explanatory for other teams.
+Its fields split in two: `StreamEvent` (stream, version, time, schema version,
+payload) is what a replay folds into state, and `Envelope` extends it with the
+event id, correlation id and causation id. Decoding the three UUIDs is about 40%
+of an envelope's decoding time, so replays read stored envelopes as
+`StreamEvent`s; a full `Envelope` is also a `StreamEvent` wherever one is expected.
 
 Schema versions: `SCHEMA_VERSIONS` holds the current version of every payload
 type. Change a payload's shape and bump its entry in the same commit, and
@@ -75,6 +80,7 @@ __all__ = [
     "ReturnedLine",
     "ShipTo",
     "StockEvent",
+    "StreamEvent",
     "customer_stream_id",
     "new_envelope",
     "order_stream_id",
@@ -380,25 +386,34 @@ Version = Annotated[int, msgspec.Meta(ge=1)]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-# An envelope holds only immutable values and a payload, so it cannot be part
+# Envelopes hold only immutable values and a payload, so they cannot be part
 # of a cycle either (see the payloads' gc=False).
-class Envelope(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """One stored event: a payload with its identity, position and lineage.
+class StreamEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A payload at its place in its stream: what folding events into state needs.
 
     `version` counts the events of `stream_id` from 1 without gaps.
-    `correlation_id` is shared by everything one command set off;
-    `causation_id` is the command or event that directly caused this one.
     `schema_version` is the version of the payload's shape in `data`.
+    A replay decodes stored envelopes as this type: the ids it leaves out are
+    skipped unread, which saves about 40% of the decoding time.
     """
 
-    event_id: UUID
     stream_id: str
     version: Version
     timestamp: Timestamp
-    correlation_id: UUID
-    causation_id: UUID
     schema_version: Version
     data: Event
+
+
+class Envelope(StreamEvent, frozen=True, gc=False, kw_only=True):
+    """One stored event: a stream event with its identity and lineage.
+
+    `correlation_id` is shared by everything one command set off;
+    `causation_id` is the command or event that directly caused this one.
+    """
+
+    event_id: UUID
+    correlation_id: UUID
+    causation_id: UUID
 
 
 def new_envelope(

@@ -16,7 +16,7 @@ from engine.codec import (
     UndecodableEventError,
     UnknownEventTypeError,
 )
-from engine.events import TOPIC_TYPES, Envelope, Event, OrderPlaced, topic_of
+from engine.events import TOPIC_TYPES, Envelope, Event, OrderPlaced, StreamEvent, topic_of
 from tests.engine.test_events import EXAMPLES, envelope_of, ids
 
 
@@ -66,9 +66,34 @@ def test_msgpack_keeps_uuids_as_16_raw_bytes() -> None:
     assert fields["causation_id"] == envelope.causation_id.bytes
 
 
-def test_decode_many_decodes_each_in_order() -> None:
+def stream_part(envelope: Envelope) -> StreamEvent:
+    return StreamEvent(
+        stream_id=envelope.stream_id,
+        version=envelope.version,
+        timestamp=envelope.timestamp,
+        schema_version=envelope.schema_version,
+        data=envelope.data,
+    )
+
+
+def test_decode_for_replay_reads_the_stream_events_in_order() -> None:
     envelopes = [envelope_of(payload, version) for version, payload in enumerate(EXAMPLES, 1)]
-    assert codec.decode_many(codec.encode(e) for e in envelopes) == envelopes
+    replayed = codec.decode_for_replay(codec.encode(e) for e in envelopes)
+    assert [type(event) for event in replayed] == [StreamEvent] * len(envelopes)
+    assert replayed == [stream_part(e) for e in envelopes]
+
+
+def test_decode_for_replay_refuses_what_decode_refuses() -> None:
+    good = codec.encode(envelope_of(EXAMPLES[0]))
+    unknown = tampered(envelope_of(EXAMPLES[0], 9), data={"type": "OrderTeleported"})
+    with pytest.raises(UndecodableEventError, match="not an event envelope"):
+        codec.decode_for_replay([good, b"\xc1"])
+    with pytest.raises(UnknownEventTypeError, match="event 9 of stream 'order-o-1'"):
+        codec.decode_for_replay([good, unknown])
+
+
+def test_an_envelope_is_a_stream_event() -> None:
+    assert isinstance(envelope_of(EXAMPLES[0]), StreamEvent)
 
 
 def test_json_schema_covers_every_payload_type() -> None:

@@ -25,7 +25,7 @@ from engine.codec import (
     MissingUpcasterError,
     UndecodableEventError,
 )
-from engine.events import SCHEMA_VERSIONS, OrderLine, OrderPlaced, ShipTo
+from engine.events import SCHEMA_VERSIONS, OrderLine, OrderPlaced, ShipTo, StreamEvent
 from engine.upcasting import UPCASTERS, Upcaster
 from tests.engine.test_events import AT, SHIP_TO, envelope_of
 
@@ -179,16 +179,22 @@ def test_the_version_decides_not_the_shape() -> None:
     decoder = Decoder({**SCHEMA_VERSIONS, OrderPlaced: 2}, {("OrderPlaced", 1): dozens_to_units})
     v1 = envelope_of(CURRENT)
     assert v1.schema_version == 1
-    decoded = decoder.decode(codec.encode(v1))
-    assert isinstance(decoded.data, OrderPlaced)
-    assert [line.quantity for line in decoded.data.lines] == [24, 60]
+    for decoded in [
+        decoder.decode(codec.encode(v1)),
+        *decoder.decode_for_replay([codec.encode(v1)]),
+    ]:
+        assert isinstance(decoded.data, OrderPlaced)
+        assert [line.quantity for line in decoded.data.lines] == [24, 60]
+        assert decoded.schema_version == 2
 
 
-def test_decode_many_and_from_stored_upcast_too() -> None:
+def test_decode_for_replay_and_from_stored_upcast_too() -> None:
     decoder = Decoder(VERSIONS, HISTORY)
     current = msgspec.structs.replace(envelope_of(CURRENT, 2), schema_version=3)
-    decoded = decoder.decode_many([stored_at(1, V1), codec.encode(current), stored_at(2, V2)])
-    assert [e.data for e in decoded] == [CURRENT, CURRENT, CURRENT]
+    stored = [stored_at(1, V1), codec.encode(current), stored_at(2, V2)]
+    replayed = decoder.decode_for_replay(stored)
+    assert [type(event) for event in replayed] == [StreamEvent] * 3
+    assert [(event.data, event.schema_version) for event in replayed] == [(CURRENT, 3)] * 3
     record = codec.to_stored(current)
     old_record = dataclasses.replace(record, originator_version=1, state=stored_at(1, V1))
     assert decoder.from_stored(old_record).data == CURRENT
