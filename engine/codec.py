@@ -2,8 +2,9 @@
 Schema for other teams, and the mapping to eventsourcing's `StoredEvent`.
 
 UUIDs are stored as 16 raw bytes: measured against the 36-character text form,
-an event is 60 bytes smaller and encodes about twice as fast; JSON keeps the
-text form. Encoders and decoders are built once, here.
+a stock event is 60 of 350 bytes smaller, encodes about 15% faster and decodes
+about a third faster. JSON keeps the text form. Encoders and decoders are built
+once, here.
 
 Reading is two paths. The fast one decodes the envelope fully typed in one pass
 and checks the stored schema version against the payload type's current one:
