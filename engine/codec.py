@@ -212,7 +212,14 @@ class Decoder:
             )
             raise FutureSchemaVersionError(msg)
         for version in range(stored_version, current):
-            fields = self._upcasters[(type_name, version)](fields)
+            try:
+                fields = self._upcasters[(type_name, version)](fields)
+            except Exception as error:
+                msg = (
+                    f"{where}: the upcaster of {type_name} from schema version {version} "
+                    f"failed ({error!r}); fix it in engine.upcasting"
+                )
+                raise UndecodableEventError(msg) from error
         try:
             payload = _payload_decoder.decode(
                 _msgpack_encoder.encode({"type": type_name, **fields})
@@ -222,14 +229,7 @@ class Decoder:
                 _mismatch(where, type_name, stored_version, current, error)
             ) from error
         return Envelope(
-            event_id=stored.event_id,
-            stream_id=stored.stream_id,
-            version=stored.version,
-            timestamp=stored.timestamp,
-            correlation_id=stored.correlation_id,
-            causation_id=stored.causation_id,
-            schema_version=current,
-            data=payload,
+            **{**msgspec.structs.asdict(stored), "schema_version": current, "data": payload}
         )
 
 

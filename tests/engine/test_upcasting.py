@@ -248,6 +248,20 @@ def test_an_upcaster_that_misses_the_current_shape_is_named() -> None:
         decoder.decode(stored_at(1, V1))
 
 
+def test_a_failing_upcaster_is_named_with_the_event() -> None:
+    def rename_missing_field(fields: dict[str, Any]) -> dict[str, Any]:
+        fields["channel"] = fields.pop("channel_name")
+        return fields
+
+    decoder = Decoder(VERSIONS, {**HISTORY, ("OrderPlaced", 1): rename_missing_field})
+    with pytest.raises(
+        UndecodableEventError,
+        match=r"event 4 of stream 'order-o-1': the upcaster of OrderPlaced from schema "
+        r"version 1 failed \(KeyError\('channel_name'\)\); fix it in engine.upcasting",
+    ):
+        decoder.decode(stored_at(1, V1, version=4))
+
+
 def test_the_old_shape_without_upcasters_is_not_read_as_current() -> None:
     with pytest.raises(UndecodableEventError, match="bump its entry"):
         codec.decode(stored_at(1, V1))
