@@ -47,6 +47,7 @@ __all__ = [
     "TOPICS",
     "TOPIC_TYPES",
     "CommandReason",
+    "CommandRejected",
     "CreditApproved",
     "CreditCommandRejected",
     "CreditEvent",
@@ -225,6 +226,9 @@ class LinesReturned(OrderPayload, frozen=True, tag=True, kw_only=True):
     lines: tuple[ReturnedLine, ...]
 
 
+# A rejected command is recorded in the stream it addressed, so there is one
+# rejection type per topic rather than one shared type: each payload type then
+# belongs to exactly one topic. `CommandRejected` matches either.
 class OrderCommandRejected(OrderPayload, frozen=True, tag=True, kw_only=True):
     """A command about this order could not apply; nothing else changed."""
 
@@ -325,6 +329,8 @@ class CreditCommandRejected(CreditPayload, frozen=True, tag=True, kw_only=True):
     detail: str
 
 
+CommandRejected = OrderCommandRejected | CreditCommandRejected
+
 CreditEvent = (
     CreditLimitSet
     | CreditApproved
@@ -352,6 +358,8 @@ TOPIC_TYPES: Final[MappingProxyType[str, tuple[type[Event], ...]]] = MappingProx
 
 _TOPIC_OF_TYPE: Final = {cls: topic for topic, types in TOPIC_TYPES.items() for cls in types}
 
+# Every shape is still its first. A change reads e.g.
+# `dict.fromkeys(_TOPIC_OF_TYPE, 1) | {OrderPlaced: 2}`, with its upcaster.
 SCHEMA_VERSIONS: Final[MappingProxyType[type[Event], int]] = MappingProxyType(
     dict.fromkeys(_TOPIC_OF_TYPE, 1)
 )

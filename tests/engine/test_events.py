@@ -15,6 +15,7 @@ from engine.events import (
     TOPIC_TYPES,
     TOPICS,
     CommandReason,
+    CommandRejected,
     CreditApproved,
     CreditCommandRejected,
     CreditEvent,
@@ -262,6 +263,12 @@ def test_nested_values_are_frozen_too() -> None:
         placed.lines[0].quantity = 3  # type: ignore[misc]
     with pytest.raises(AttributeError):
         placed.ship_to.city = "Paris"  # type: ignore[misc]
+
+
+def test_command_rejected_matches_the_rejection_of_either_topic() -> None:
+    rejections = [p for p in EXAMPLES if isinstance(p, CommandRejected)]
+    assert [type(p) for p in rejections] == [OrderCommandRejected, CreditCommandRejected]
+    assert [topic_of(p) for p in rejections] == ["orders", "credit"]
 
 
 def test_every_payload_type_has_a_schema_version() -> None:
