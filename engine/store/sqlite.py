@@ -56,7 +56,7 @@ EVENTS_PER_COMMIT_MAX: Final = 100_000
 COMMIT_BYTES_MAX: Final = 256 * 1024 * 1024
 LOCK_TIMEOUT_S_DEFAULT: Final = 30.0
 SUBSCRIPTION_POLL_S: Final = 0.05
-INDEX_BATCH_COMMITS: Final = 256
+PAGE_COMMITS: Final = 256
 
 # One packed event: originator id (text, or 16 bytes for a UUID, so the type
 # round-trips; `Any` because msgspec keeps MessagePack's str and bin apart
@@ -305,7 +305,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
                 rows = conn.execute(
                     f"SELECT position, count, body FROM {self.commits} WHERE position > ? "
                     "ORDER BY position LIMIT ?",
-                    (indexed, INDEX_BATCH_COMMITS),
+                    (indexed, PAGE_COMMITS),
                 ).fetchall()
                 if not rows:
                     break
@@ -448,6 +448,30 @@ class SQLiteApplicationRecorder(SQLiteAggregateRecorder, ApplicationRecorder):
                         topic=topic,
                         state=state,
                     )
+
+    def read_commits(self, topic_prefix: str = "", after: int = 0) -> Iterator[list[bytes]]:
+        """The states of every event after notification `after`, a commit at a time.
+
+        For replays: no Notification object is built per event. Commits are
+        read in pages, so a long replay does not hold one read transaction.
+        """
+        while True:
+            with self.datastore.reading() as conn:
+                rows = conn.execute(
+                    f"SELECT position, count, body FROM {self.commits} "
+                    "WHERE position + count > ? ORDER BY position LIMIT ?",
+                    (after + 1, PAGE_COMMITS),
+                ).fetchall()
+            if not rows:
+                return
+            for first, count, body in rows:
+                skip = max(0, after + 1 - first)
+                yield [
+                    state
+                    for _id, _version, topic, state in _decoder.decode(body)[skip:]
+                    if topic.startswith(topic_prefix)
+                ]
+                after = first + count - 1
 
     def max_notification_id(self) -> int | None:
         with self.datastore.reading() as conn:

@@ -1,0 +1,106 @@
+"""The `stockledger` command."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from engine.codec import json_schema
+from engine.demo import DemoSettings, DemoSummary, run_flash_sale
+from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
+
+app = typer.Typer(
+    help="stockledger: an event-sourced order and inventory engine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+StoreOption = Annotated[
+    str,
+    typer.Option(
+        "--store",
+        envvar="STOCKLEDGER_STORE",
+        help="Where events are kept: sqlite:///path/to/file.db",
+    ),
+]
+
+
+@app.command()
+def demo(
+    store: StoreOption = DEFAULT_STORE_URL,
+    units: Annotated[int, typer.Option(min=1, help="Units of the hot SKU in stock.")] = 120_000,
+    buyers: Annotated[int, typer.Option(min=1, help="Buyers, one unit each.")] = 200_000,
+    pay_percent: Annotated[
+        int, typer.Option(min=0, max=100, help="Winners who pay; the rest expire.")
+    ] = 90,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run a flash sale on one hot SKU through the stock core into the store."""
+    settings = DemoSettings(units=units, buyers=buyers, pay_percent=pay_percent, seed=seed)
+    try:
+        factory = open_factory(store)
+    except StoreURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--store") from None
+    recorder = factory.application_recorder()
+    with Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        TextColumn("{task.completed:>12,} / {task.total:,}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=as_json,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = run_flash_sale(recorder, settings, progress)
+    factory.close()
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        _print_summary(summary, store)
+    if summary.oversold or not summary.replay_matches or not summary.invariants_hold:
+        raise typer.Exit(1)
+
+
+def _print_summary(s: DemoSummary, store: str) -> None:
+    table = Table(title=f"Flash sale on {s.sku}", show_header=False)
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    rows = [
+        ("units in stock", f"{s.units:,}"),
+        ("buyers", f"{s.buyers:,}"),
+        ("reserved", f"{s.reserved:,}"),
+        ("rejected (sold out)", f"{s.rejected:,}"),
+        ("shipped", f"{s.shipped:,}"),
+        ("expired (unpaid)", f"{s.expired:,}"),
+        ("oversold", f"{s.oversold:,}"),
+        ("reservations/s (stock core)", f"{s.reservations_per_s:,.0f}"),
+        ("events stored", f"{s.events:,}"),
+        ("events/s stored (durable)", f"{s.events_stored_per_s:,.0f}"),
+        ("events replayed", f"{s.events_replayed:,}"),
+        ("events/s replayed into a new core", f"{s.events_replayed_per_s:,.0f}"),
+        ("replayed state equals live state", "yes" if s.replay_matches else "NO"),
+        ("invariants hold", "yes" if s.invariants_hold else "NO"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"store: {store}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of every event (the envelope and each payload)."""
+    typer.echo(json.dumps(json_schema(), indent=2))
