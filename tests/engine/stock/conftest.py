@@ -13,8 +13,11 @@ from tests.engine.stock.support import Stock
 
 MakeStock = Callable[..., Stock]
 
+# Typed as the shared protocol, so mypy proves both models implement all of it.
+MODELS: tuple[type[Stock], ...] = (StockCore, ReferenceStock)
 
-@pytest.fixture(params=[StockCore, ReferenceStock], ids=["core", "reference"])
+
+@pytest.fixture(params=MODELS, ids=["core", "reference"])
 def make_stock(request: pytest.FixtureRequest) -> MakeStock:
     """`make_stock(**limits)`: an empty core (or reference model) with these limits."""
     kind: type[Stock] = request.param

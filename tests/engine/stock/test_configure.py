@@ -40,7 +40,7 @@ def test_equal_priorities_allocate_in_location_order(make_stock: MakeStock) -> N
     stock.configure([("A", "zeta", 0, 0, 0), ("A", "alpha", 0, 0, 0)])
     stock.receive([("A", "zeta", 1, "r"), ("A", "alpha", 1, "r")])
     events = stock.reserve([("o-1", [("A", 2)], 10)], now=0)
-    assert [e.location for e in events] == ["alpha", "zeta"]  # type: ignore[union-attr]
+    assert [e.location for e in events] == ["alpha", "zeta"]
 
 
 @pytest.mark.parametrize(

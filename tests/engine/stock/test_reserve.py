@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from engine.stock.events import Reason, StockReserved
@@ -9,7 +11,7 @@ from tests.engine.stock.conftest import MakeStock
 from tests.engine.stock.support import Stock, on_hand_and_reserved, rejected
 
 
-def holds(events: list[object]) -> list[tuple[int, str, int]]:
+def holds(events: Sequence[object]) -> list[tuple[int, str, int]]:
     """(hold id, location, quantity) of each StockReserved."""
     return [(e.hold_id, e.location, e.quantity) for e in events if isinstance(e, StockReserved)]
 
