@@ -41,6 +41,7 @@ __all__ = [
     "encode",
     "from_stored",
     "json_schema",
+    "payloads_of_array",
     "to_json",
     "to_stored",
 ]
@@ -71,6 +72,15 @@ _json_encoder: Final = msgspec.json.Encoder()
 _envelope_decoder: Final = msgspec.msgpack.Decoder(Envelope)
 _stream_event_decoder: Final = msgspec.msgpack.Decoder(StreamEvent)
 _payload_decoder: Final = msgspec.msgpack.Decoder(Event)
+
+
+class _VersionedPayload(msgspec.Struct, frozen=True, gc=False):
+    schema_version: int
+    data: Event
+
+
+_versioned_payload_array_decoder: Final = msgspec.msgpack.Decoder(list[_VersionedPayload])
+_raw_array_decoder: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
 
 # The slow path's view of an envelope: the same fields, the payload left a dict.
 _LooseEnvelope: Final = msgspec.defstruct(
@@ -163,6 +173,24 @@ class Decoder:
                     event = _stream_event(self._decode_slow(item))
             events.append(event)
         return events
+
+    def payloads_of_array(self, data: bytes | memoryview) -> list[Event]:
+        """The payloads of one MessagePack array of stored envelopes, in order.
+
+        What a replay into a model needs: one call decodes a whole commit
+        straight out of the stored bytes, and everything but the payload and
+        its schema version is skipped unread. An array holding an older shape
+        falls back to `decode_for_replay` item by item.
+        """
+        try:
+            items = _versioned_payload_array_decoder.decode(data)
+        except msgspec.DecodeError:
+            items = None
+        versions = self._versions
+        if items is None or any(i.schema_version != versions[type(i.data)] for i in items):
+            raws = _raw_array_decoder.decode(data)
+            return [e.data for e in self.decode_for_replay(bytes(raw) for raw in raws)]
+        return [i.data for i in items]
 
     def from_stored(self, stored: StoredEvent) -> Envelope:
         """The envelope of an eventsourcing record, checked against the record's own fields."""
@@ -292,4 +320,5 @@ def _check_schema(
 _decoder: Final = Decoder()
 decode: Final = _decoder.decode
 decode_for_replay: Final = _decoder.decode_for_replay
+payloads_of_array: Final = _decoder.payloads_of_array
 from_stored: Final = _decoder.from_stored

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Final, Protocol
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from engine.codec import decode
+from engine.codec import decode_for_replay, payloads_of_array
+from engine.events import TOPIC_TYPES
 from engine.stock.events import StockEvent
 from engine.store.sqlite import SQLiteApplicationRecorder
 
 PAGE_EVENTS = 50_000
+STOCK_TOPICS: Final = frozenset(f"stock:{cls.__name__}" for cls in TOPIC_TYPES["stock"])
 
 
 class StockModel(Protocol):
@@ -23,16 +25,18 @@ def stock_payloads(recorder: ApplicationRecorder) -> Iterator[list[StockEvent]]:
     if isinstance(recorder, SQLiteApplicationRecorder):
         # The embedded store hands over whole commits, so no Notification
         # object is built per event: replay is bound by decoding alone.
-        for events in recorder.read_commits(topic_prefix="stock:"):
-            yield [decode(state).data for state in events]  # type: ignore[misc]
+        for _first, commit in recorder.read_commits():
+            topics = commit.header[2]
+            payloads = payloads_of_array(commit.states_array)
+            if STOCK_TOPICS.issuperset(topics):
+                yield payloads  # type: ignore[misc]
+            else:
+                yield [p for p, t in zip(payloads, topics, strict=True) if t in STOCK_TOPICS]  # type: ignore[misc]
         return
     last = 0
     while page := recorder.select_notifications(last, PAGE_EVENTS, inclusive_of_start=False):
-        yield [
-            decode(n.state).data  # type: ignore[misc]
-            for n in page
-            if n.topic.startswith("stock:")
-        ]
+        states = [n.state for n in page if n.topic in STOCK_TOPICS]
+        yield [e.data for e in decode_for_replay(states)]  # type: ignore[misc]
         last = page[-1].id
 
 

@@ -33,7 +33,6 @@ from itertools import islice
 from typing import Any, ClassVar, Final
 from uuid import UUID
 
-import msgspec
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -52,44 +51,17 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
+from engine.store.packing import Commit, PackedEvent, originator, pack, packed_key
+
 EVENTS_PER_COMMIT_MAX: Final = 100_000
 COMMIT_BYTES_MAX: Final = 256 * 1024 * 1024
 LOCK_TIMEOUT_S_DEFAULT: Final = 30.0
 SUBSCRIPTION_POLL_S: Final = 0.05
 PAGE_COMMITS: Final = 256
 
-# One packed event: originator id (text, or 16 bytes for a UUID, so the type
-# round-trips; `Any` because msgspec keeps MessagePack's str and bin apart
-# only when untyped), version, topic, state.
-PackedEvent = tuple[Any, int, str, bytes]
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[PackedEvent])
-
 
 def _stream_key(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
-
-
-def _pack(stored_events: Sequence[StoredEvent]) -> bytes:
-    return _encoder.encode(
-        [
-            (
-                e.originator_id.bytes if isinstance(e.originator_id, UUID) else e.originator_id,
-                e.originator_version,
-                e.topic,
-                e.state,
-            )
-            for e in stored_events
-        ]
-    )
-
-
-def _originator(packed_id: str | bytes) -> UUID | str:
-    return UUID(bytes=packed_id) if isinstance(packed_id, bytes) else packed_id
-
-
-def _packed_key(packed_id: str | bytes) -> str:
-    return packed_id.hex() if isinstance(packed_id, bytes) else packed_id
 
 
 class SQLiteDatastore:
@@ -233,7 +205,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
         self._check_limits(stored_events)
         if not stored_events and tracking is None:
             return []
-        body = _pack(stored_events) if stored_events else b""
+        body = pack(stored_events) if stored_events else b""
         # The lock outlives the transaction so that the head map moves on
         # before any other thread can fold in this very commit.
         with self.datastore.write_lock:
@@ -277,8 +249,9 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
             "ORDER BY position",
             (self._heads_position,),
         ):
-            for packed_id, version, _topic, _state in _decoder.decode(body):
-                self._heads[_packed_key(packed_id)] = version
+            ids, versions, _topics, _lengths = Commit(body).header
+            for packed_id, version in zip(ids, versions, strict=True):
+                self._heads[packed_key(packed_id)] = version
             self._heads_position = position + count - 1
         return self._heads
 
@@ -312,9 +285,11 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
                 conn.executemany(
                     f"INSERT INTO {self.index} VALUES (?, ?, ?)",
                     (
-                        (_packed_key(e[0]), e[1], position + i)
+                        (packed_key(packed_id), version, position + i)
                         for position, _count, body in rows
-                        for i, e in enumerate(_decoder.decode(body))
+                        for i, (packed_id, version) in enumerate(
+                            zip(*Commit(body).header[:2], strict=True)
+                        )
                     ),
                 )
                 indexed = rows[-1][0] + rows[-1][1] - 1
@@ -370,9 +345,9 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
             (body,) = conn.execute(
                 f"SELECT body FROM {self.commits} WHERE position = ?", (first,)
             ).fetchone()
-            commits[first] = _decoder.decode(body)
+            commits[first] = Commit(body).events()
         packed_id, version, topic, state = commits[first][position - first]
-        return StoredEvent(_originator(packed_id), version, topic, state)
+        return StoredEvent(originator(packed_id), version, topic, state)
 
     def _notify_listeners(self) -> None:
         for listener in list(self._listeners):
@@ -435,7 +410,7 @@ class SQLiteApplicationRecorder(SQLiteAggregateRecorder, ApplicationRecorder):
                 (low, stop if stop is not None else 2**62),
             )
             for first, body in rows:
-                for i, (packed_id, version, topic, state) in enumerate(_decoder.decode(body)):
+                for i, (packed_id, version, topic, state) in enumerate(Commit(body).events()):
                     nid = first + i
                     if nid < low or (topics and topic not in topics):
                         continue
@@ -443,14 +418,14 @@ class SQLiteApplicationRecorder(SQLiteAggregateRecorder, ApplicationRecorder):
                         return
                     yield Notification(
                         id=nid,
-                        originator_id=_originator(packed_id),
+                        originator_id=originator(packed_id),
                         originator_version=version,
                         topic=topic,
                         state=state,
                     )
 
-    def read_commits(self, topic_prefix: str = "", after: int = 0) -> Iterator[list[bytes]]:
-        """The states of every event after notification `after`, a commit at a time.
+    def read_commits(self, after: int = 0) -> Iterator[tuple[int, Commit]]:
+        """Every commit holding events after notification `after`, with its first id.
 
         For replays: no Notification object is built per event. Commits are
         read in pages, so a long replay does not hold one read transaction.
@@ -465,12 +440,7 @@ class SQLiteApplicationRecorder(SQLiteAggregateRecorder, ApplicationRecorder):
             if not rows:
                 return
             for first, count, body in rows:
-                skip = max(0, after + 1 - first)
-                yield [
-                    state
-                    for _id, _version, topic, state in _decoder.decode(body)[skip:]
-                    if topic.startswith(topic_prefix)
-                ]
+                yield first, Commit(body)
                 after = first + count - 1
 
     def max_notification_id(self) -> int | None:
