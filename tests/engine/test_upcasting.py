@@ -200,6 +200,16 @@ def test_decode_for_replay_and_from_stored_upcast_too() -> None:
     assert decoder.from_stored(old_record).data == CURRENT
 
 
+def test_a_whole_commit_array_upcasts_its_old_items() -> None:
+    decoder = Decoder(VERSIONS, HISTORY)
+    current = msgspec.structs.replace(envelope_of(CURRENT, 2), schema_version=3)
+    items = [stored_at(1, V1), codec.encode(current), stored_at(2, V2)]
+    array = msgspec.msgpack.encode([msgspec.Raw(item) for item in items])
+    assert decoder.payloads_of_array(array) == [CURRENT] * 3
+    current_only = msgspec.msgpack.encode([msgspec.Raw(codec.encode(current))] * 2)
+    assert decoder.payloads_of_array(current_only) == [CURRENT] * 2
+
+
 def test_a_missing_upcaster_stops_the_decoder_from_starting() -> None:
     with pytest.raises(
         MissingUpcasterError,
