@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime
 
@@ -30,11 +31,54 @@ def flash_sale_events(buyers: int, units: int, sku: str = "FLASH-1") -> list[Eve
     return events
 
 
+def catalogue_events(orders: int, skus: int = 2_000, seed: int = 1) -> list[Event]:
+    """A storefront's day: random SKUs in several locations, orders of one to three
+    lines with random ids and quantities, most confirmed and shipped, some released."""
+    rng = random.Random(seed)
+    core = StockCore()
+    names = [f"SKU-{rng.randrange(10**8):08d}" for _ in range(skus)]
+    events: list[Event] = []
+    events += core.configure(
+        [(n, loc, rank, 2, 0) for n in names for rank, loc in enumerate(LOCATIONS)]
+    )
+    events += core.receive(
+        [
+            (n, loc, rng.randrange(50, 5_000), f"po-{rng.randrange(10**6)}")
+            for n in names
+            for loc in LOCATIONS
+        ]
+    )
+    batch = [
+        (
+            f"ord-{uuid.UUID(int=rng.getrandbits(128))}",
+            [(rng.choice(names), rng.randrange(1, 4)) for _ in range(rng.randrange(1, 4))],
+            60,
+        )
+        for _ in range(orders)
+    ]
+    reserved = core.reserve(batch, now=0)
+    events += reserved
+    holds = [e.hold_id for e in reserved if isinstance(e, StockReserved)]
+    kept = [h for h in holds if rng.randrange(10)]
+    kept_set = set(kept)
+    events += core.release([(h, None) for h in holds if h not in kept_set])
+    events += core.confirm(kept)
+    events += core.ship(
+        [(h, core_hold_quantity) for h, core_hold_quantity in _quantities(reserved, kept)]
+    )
+    return events
+
+
+def _quantities(reserved: list[Event], holds: list[int]) -> list[tuple[int, int]]:
+    quantity = {e.hold_id: e.quantity for e in reserved if isinstance(e, StockReserved)}
+    return [(h, quantity[h]) for h in holds]
+
+
 def stock_commits(events_per_commit: int, commits: int) -> list[list[StoredEvent]]:
-    """`commits` commits of stored flash-sale events, with contiguous stream versions."""
+    """`commits` commits of a storefront's stored stock events, with contiguous versions."""
     wanted = events_per_commit * commits
-    buyers = wanted // 2
-    events = flash_sale_events(buyers=buyers, units=buyers // 2)[:wanted]
+    events = catalogue_events(orders=wanted // 3)[:wanted]
+    assert len(events) == wanted, f"the workload made {len(events)} events, not {wanted}"
     correlation = uuid.uuid4()
     envelopes = Stamper().stamp(
         ((stock_stream_of(e), e) for e in events),
