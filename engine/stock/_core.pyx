@@ -19,6 +19,7 @@ Invariants are checked as the core runs and a broken one raises
 `InvariantError`: the core stops rather than carry on from a bad state.
 """
 
+from cpython cimport array as carray
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
@@ -61,6 +62,13 @@ from engine.stock.events import (
 from engine.stock.limits import StockLimits, check_batch_size, check_clock
 from engine.stock.rejections import OrderFault
 from engine.stock.state import HoldState, SlotState, StockState, decode_snapshot, encode_snapshot
+
+import array
+
+
+# Empty arrays to clone the compact buffers from.
+cdef carray.array INT64_ARRAY = array.array("q")
+cdef carray.array INT32_ARRAY = array.array("i")
 
 
 ctypedef struct Slot:
@@ -120,7 +128,7 @@ cdef inline bint covers(const Slot *s, int64_t on_hand, int64_t safety_stock,
     return s.reserved == 0 or on_hand - safety_stock + backorder_limit >= s.reserved
 
 
-cdef int32_t find_key(const KeyTable *table, str key) except -2:
+cdef int32_t find_key(const KeyTable *table, key) except -2:
     """The key's number, or -1 when absent (a str that is not UTF-8 is absent too)."""
     cdef Py_ssize_t size
     cdef const char *data
@@ -131,7 +139,7 @@ cdef int32_t find_key(const KeyTable *table, str key) except -2:
     return keys_find(table, data, size)
 
 
-cdef int32_t intern_key(KeyTable *table, str key) except -1:
+cdef int32_t intern_key(KeyTable *table, key) except -1:
     cdef Py_ssize_t size
     cdef const char *data = PyUnicode_AsUTF8AndSize(key, &size)
     cdef int32_t number = keys_find(table, data, size)
@@ -148,7 +156,7 @@ cdef str decode_key(const KeyTable *table, int32_t key):
     return PyUnicode_DecodeUTF8(data, size, NULL)
 
 
-cdef Py_ssize_t utf8_size(str key) except -1:
+cdef Py_ssize_t utf8_size(key) except -1:
     cdef Py_ssize_t size
     PyUnicode_AsUTF8AndSize(key, &size)
     return size
@@ -275,11 +283,11 @@ cdef class StockCore:
             names.append(decode_key(&self.locations, len(names)))
         return names[location]
 
-    def sku_index(self, str sku):
+    def sku_index(self, sku):
         """The SKU's index for the compact API (order of first configure); -1 if unknown."""
         return find_key(&self.skus, sku)
 
-    cdef int32_t slot_of(self, str sku, str location) except -3:
+    cdef int32_t slot_of(self, sku, location) except -3:
         """The slot's index, NO_SLOT_SKU or NO_SLOT_LOCATION."""
         cdef int32_t sku_number = find_key(&self.skus, sku)
         if sku_number < 0:
@@ -292,12 +300,12 @@ cdef class StockCore:
             s = self.slots[s].next
         return NO_SLOT_LOCATION
 
-    cdef object no_slot(self, int32_t code, str operation, str sku, str location, str reference):
+    cdef object no_slot(self, int32_t code, operation, sku, location, reference):
         if code == NO_SLOT_SKU:
             return rejections.unknown_sku(operation, sku, reference)
         return rejections.unknown_location(operation, sku, location, reference)
 
-    def slot(self, str sku, str location):
+    def slot(self, sku, location):
         """One slot's state, or None when it is not configured."""
         cdef int32_t s = self.slot_of(sku, location)
         return None if s < 0 else self.slot_state(s)
@@ -328,7 +336,7 @@ cdef class StockCore:
             for sku, location, priority, safety_stock, backorder_limit in slots
         ]
 
-    cdef object configure_one(self, str sku, str location, int64_t priority,
+    cdef object configure_one(self, sku, location, int64_t priority,
                               int64_t safety_stock, int64_t backorder_limit):
         limits = self.limits
         cdef Py_ssize_t size
@@ -361,7 +369,7 @@ cdef class StockCore:
             backorder_limit=backorder_limit,
         )
 
-    cdef object refuse_new_slot(self, str sku, str location):
+    cdef object refuse_new_slot(self, sku, location):
         limits = self.limits
         if self.slot_count >= limits.sku_slots_max:
             return rejections.limit_exceeded(
@@ -376,7 +384,7 @@ cdef class StockCore:
             )
         return None
 
-    cdef int32_t apply_configured(self, str sku, str location, int64_t priority,
+    cdef int32_t apply_configured(self, sku, location, int64_t priority,
                                   int64_t safety_stock, int64_t backorder_limit) except -1:
         """Create or update a slot and put it in its place in the SKU's chain."""
         cdef int32_t s = self.slot_of(sku, location)
@@ -391,7 +399,7 @@ cdef class StockCore:
         self.assert_slot(s)
         return s
 
-    cdef int32_t intern_sku(self, str sku) except -1:
+    cdef int32_t intern_sku(self, sku) except -1:
         cdef int32_t capacity
         cdef void *first
         cdef void *counts
@@ -475,7 +483,7 @@ cdef class StockCore:
             for sku, location, quantity, reference in items
         ]
 
-    cdef object add(self, str operation, str sku, str location, int64_t quantity, str reference):
+    cdef object add(self, operation, sku, location, int64_t quantity, reference):
         cdef int32_t s = self.slot_of(sku, location)
         if s < 0:
             return self.no_slot(s, operation, sku, location, reference)
@@ -494,8 +502,8 @@ cdef class StockCore:
             sku=sku, location=location, quantity=quantity, reference=reference, on_hand=on_hand
         )
 
-    cdef object on_hand_too_large(self, str operation, str sku, str location, int64_t on_hand,
-                                  str reference):
+    cdef object on_hand_too_large(self, operation, sku, location, int64_t on_hand,
+                                  reference):
         return rejections.limit_exceeded(
             operation, f"on_hand would be {on_hand}; quantity_max is {self.quantity_max}",
             reference=reference, sku=sku, location=location,
@@ -508,8 +516,8 @@ cdef class StockCore:
             for sku, location, delta, reason, reference in items
         ]
 
-    cdef object adjust_one(self, str sku, str location, int64_t delta, str reason,
-                           str reference):
+    cdef object adjust_one(self, sku, location, int64_t delta, reason,
+                           reference):
         cdef int32_t s = self.slot_of(sku, location)
         if s < 0:
             return self.no_slot(s, "adjust", sku, location, reference)
@@ -528,8 +536,8 @@ cdef class StockCore:
             for sku, location, quantity, expected, reason, reference in items
         ]
 
-    cdef object set_on_hand_one(self, str sku, str location, int64_t quantity, int64_t expected,
-                                str reason, str reference):
+    cdef object set_on_hand_one(self, sku, location, int64_t quantity, int64_t expected,
+                                reason, reference):
         cdef int32_t s = self.slot_of(sku, location)
         if s < 0:
             return self.no_slot(s, "set_on_hand", sku, location, reference)
@@ -544,8 +552,8 @@ cdef class StockCore:
             )
         return self.set_level("set_on_hand", s, sku, location, quantity, reason, reference)
 
-    cdef object set_level(self, str operation, int32_t s, str sku, str location, int64_t on_hand,
-                          str reason, str reference):
+    cdef object set_level(self, operation, int32_t s, sku, location, int64_t on_hand,
+                          reason, reference):
         """Move on_hand to the level adjust or set_on_hand asked for."""
         cdef Slot *slot = &self.slots[s]
         if on_hand < 0:
@@ -572,14 +580,76 @@ cdef class StockCore:
 
     def reserve(self, orders, now):
         """Reserve each order's lines all or nothing; the events, in order."""
-        check_orders(orders, self.limits)
+        packed = self.pack_orders(orders)
+        if packed is None:
+            # Not plainly well formed: the shared checks raise the error the
+            # reference raises, or accept (say, str subclasses) and pack it slowly.
+            check_orders(orders, self.limits)
+            compact = CompactOrders.from_orders(orders, self.sku_index)
+            packed = (
+                compact.order_ids, compact.line_starts, compact.line_skus,
+                compact.line_quantities, compact.ttls, compact.unknown_skus,
+            )
+        order_ids, line_starts, line_skus, line_quantities, ttls, unknown_skus = packed
         check_clock("reserve", now, self.limits)
-        compact = CompactOrders.from_orders(orders, self.sku_index)
         log = self.reserve_compact(
-            compact.order_ids, compact.line_starts, compact.line_skus, compact.line_quantities,
-            compact.ttls, now, compact.unknown_skus,
+            order_ids, line_starts, line_skus, line_quantities, ttls, now, unknown_skus
         )
         return log.events()
+
+    cdef object pack_orders(self, orders):
+        """Plain orders as compact buffers (see `CompactOrders`), in one C pass.
+
+        None when anything is not exactly a list or tuple of (str, [(str, int)],
+        int) with 64-bit ints, or the batch is too large: `reserve` then takes
+        the shared, slower path that says what is wrong.
+        """
+        if type(orders) is not list and type(orders) is not tuple:
+            return None
+        cdef Py_ssize_t count = len(orders)
+        if count > self.limits.batch_size_max:
+            return None
+        cdef Py_ssize_t lines_total = 0
+        for order in orders:
+            if type(order) is not tuple or len(order) != 3:
+                return None
+            if type(order[1]) is not list and type(order[1]) is not tuple:
+                return None
+            lines_total += len(order[1])
+        cdef carray.array starts = carray.clone(INT64_ARRAY, count + 1, False)
+        cdef carray.array ttls = carray.clone(INT64_ARRAY, count, False)
+        cdef carray.array skus = carray.clone(INT32_ARRAY, lines_total, False)
+        cdef carray.array quantities = carray.clone(INT64_ARRAY, lines_total, False)
+        cdef list order_ids = []
+        cdef dict unknown = {}
+        cdef Py_ssize_t i, line = 0
+        cdef int32_t sku_number
+        starts.data.as_longlongs[0] = 0
+        for i in range(count):
+            order_id, lines, ttl = orders[i]
+            if type(order_id) is not str or type(ttl) is not int or len(lines) + line > lines_total:
+                return None
+            try:
+                ttls.data.as_longlongs[i] = ttl
+                for entry in lines:
+                    if type(entry) is not tuple or len(entry) != 2:
+                        return None
+                    sku, quantity = entry
+                    if type(sku) is not str or type(quantity) is not int:
+                        return None
+                    quantities.data.as_longlongs[line] = quantity
+                    sku_number = find_key(&self.skus, sku)
+                    if sku_number < 0:
+                        sku_number = unknown.setdefault(sku, -len(unknown) - 1)
+                    skus.data.as_ints[line] = sku_number
+                    line += 1
+            except (OverflowError, TypeError, ValueError):
+                return None
+            starts.data.as_longlongs[i + 1] = line
+            order_ids.append(order_id)
+        if line != lines_total:
+            return None
+        return order_ids, starts, skus, quantities, ttls, list(unknown)
 
     def reserve_compact(self, order_ids, const int64_t[::1] line_starts,
                         const int32_t[::1] line_skus, const int64_t[::1] line_quantities,
@@ -778,7 +848,7 @@ cdef class StockCore:
     cdef Hold *open_hold(self, int64_t hold_id):
         return holds_find(&self.holds, hold_id)
 
-    cdef object missing_hold(self, str operation, int64_t hold_id):
+    cdef object missing_hold(self, operation, int64_t hold_id):
         if not 1 <= hold_id < self.next_hold_id:
             return rejections.unknown_hold(operation, hold_id)
         return rejections.hold_ended(operation, hold_id)

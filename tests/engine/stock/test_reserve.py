@@ -182,3 +182,33 @@ def test_now_must_be_on_the_logical_clock(stock: Stock, now: int) -> None:
     with pytest.raises(ValueError, match="clock_max"):
         stock.reserve([("o-1", [("B", 1)], 30)], now=now)
     assert on_hand_and_reserved(stock, "B", "east") == (3, 0)
+
+
+class _Sku(str):
+    """A str subclass: well formed, though not the exact type the fast path packs."""
+
+
+@pytest.mark.parametrize(
+    ("orders", "error"),
+    [
+        ([("o", [["B", 1]], 30)], TypeError),
+        ([("o", [("B", True)], 30)], TypeError),
+        ([("o", [("B", 1)], 2**63)], ValueError),
+        ([("o", [("B", -(2**63) - 1)], 30)], ValueError),
+        ([("o", "B", 30)], TypeError),
+        ([["o", [("B", 1)], 30]], TypeError),
+        ([(1, [("B", 1)], 30)], TypeError),
+    ],
+)
+def test_malformed_orders_raise_and_reserve_nothing(
+    stock: Stock, orders: list[object], error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="reserve: "):
+        stock.reserve(orders, now=0)  # type: ignore[arg-type]
+    assert on_hand_and_reserved(stock, "B", "east") == (3, 0)
+
+
+def test_well_formed_orders_of_unusual_types_are_served(stock: Stock) -> None:
+    events = stock.reserve(((_Sku("o-1"), ((_Sku("B"), 1),), 30),), now=0)
+    assert holds(events) == [(1, "east", 1)]
+    assert events[0].order_id == "o-1"  # type: ignore[union-attr]
