@@ -31,6 +31,7 @@ from engine.stock._holds cimport (
     holds_free,
     holds_init,
     holds_insert,
+    holds_reserve,
     holds_remove,
 )
 from engine.stock._keys cimport (
@@ -693,6 +694,10 @@ cdef class StockCore:
         cdef int64_t ttl, figure = 0
         cdef int fault
         cdef LogRecord *rejection
+        # Grow the hold table once for the batch rather than doubling as it fills.
+        cdef int64_t holds_wanted = self.holds.count + line_skus.shape[0]
+        if holds_reserve(&self.holds, min(holds_wanted, self.open_holds_max)) < 0:
+            raise MemoryError("stock core: out of memory growing the hold table")
         for order in range(ttls.shape[0]):
             start = line_starts[order]
             end = line_starts[order + 1]

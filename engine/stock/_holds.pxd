@@ -2,11 +2,14 @@
 """The stock core's open holds: a hash table of C structs keyed by hold id.
 
 Only open holds are stored; a hold that ends leaves the table, so memory
-follows the number of open holds, not the number ever issued. Hold ids are
-issued sequentially, so the bucket is the id itself, offset per block of
-`capacity` ids: a batch of new holds lands in neighbouring buckets (cache
-friendly), while ids that are a multiple of the capacity apart do not pile
-into one cluster. Linear probing with backward-shift deletion: no tombstones.
+follows the number of open holds, not the number ever issued. Linear probing
+with backward-shift deletion: no tombstones.
+
+Why not bucket = hold id, since ids are sequential? Then a batch of new holds
+forms one dense run, and every deletion must scan to the end of its cluster:
+expiring a flash sale's 600,000 holds took minutes. So runs of 8 ids share
+neighbouring buckets (a batch still touches few cache lines) and the runs are
+scattered by Fibonacci hashing, which keeps clusters short.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
@@ -30,8 +33,11 @@ ctypedef struct HoldTable:
 
 
 cdef inline int64_t _home(const HoldTable *t, int64_t hold_id) noexcept nogil:
-    cdef uint64_t block = <uint64_t>hold_id >> t.bits
-    return <int64_t>((<uint64_t>hold_id + block * 0x9E3779B97F4A7C15ULL) & <uint64_t>t.mask)
+    # Runs of 8 consecutive ids share neighbouring buckets (a batch of new holds
+    # touches few cache lines); the runs themselves are scattered by Fibonacci
+    # hashing, so a dense window of new holds never piles onto older holds.
+    cdef uint64_t run = (<uint64_t>hold_id >> 3) * 0x9E3779B97F4A7C15ULL
+    return <int64_t>(((run >> (64 - t.bits + 3)) << 3) | (<uint64_t>hold_id & 7))
 
 
 cdef inline int holds_init(HoldTable *t, int32_t bits) noexcept nogil:
@@ -67,17 +73,17 @@ cdef inline void _put(HoldTable *t, const Hold *hold) noexcept nogil:
     t.buckets[i] = hold[0]
 
 
-cdef inline int _grow(HoldTable *t) noexcept nogil:
-    """Double the buckets and rehash; -1 (table unchanged) when out of memory."""
+cdef inline int _grow(HoldTable *t, int32_t bits) noexcept nogil:
+    """Rehash into 2**bits buckets; -1 (table unchanged) when out of memory."""
     cdef Hold *old = t.buckets
     cdef int64_t size = t.mask + 1
     cdef int64_t i
-    cdef Hold *fresh = <Hold *>calloc(<size_t>(size * 2), sizeof(Hold))
+    cdef Hold *fresh = <Hold *>calloc(<size_t>1 << bits, sizeof(Hold))
     if fresh == NULL:
         return -1
     t.buckets = fresh
-    t.bits += 1
-    t.mask = size * 2 - 1
+    t.bits = bits
+    t.mask = (<int64_t>1 << bits) - 1
     for i in range(size):
         if old[i].hold_id != 0:
             _put(t, &old[i])
@@ -85,12 +91,25 @@ cdef inline int _grow(HoldTable *t) noexcept nogil:
     return 0
 
 
+cdef inline bint _crowded(int64_t count, int32_t bits) noexcept nogil:
+    # Keep the load under 70%: linear probing degrades fast beyond that.
+    return count * 10 > ((<int64_t>1) << bits) * 7
+
+
+cdef inline int holds_reserve(HoldTable *t, int64_t count) noexcept nogil:
+    """Make room for `count` holds in one rehash; -1 when out of memory."""
+    cdef int32_t bits = t.bits
+    while _crowded(count, bits):
+        bits += 1
+    if bits == t.bits:
+        return 0
+    return _grow(t, bits)
+
+
 cdef inline int holds_insert(HoldTable *t, const Hold *hold) noexcept nogil:
     """Store a hold whose id is not in the table; -1 when out of memory."""
-    # Keep the load under 70%: linear probing degrades fast beyond that.
-    if (t.count + 1) * 10 > (t.mask + 1) * 7:
-        if _grow(t) < 0:
-            return -1
+    if _crowded(t.count + 1, t.bits) and _grow(t, t.bits + 1) < 0:
+        return -1
     _put(t, hold)
     t.count += 1
     return 0

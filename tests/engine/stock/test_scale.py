@@ -8,6 +8,7 @@ random workload keeps the two models in lockstep while that happens.
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -80,3 +81,17 @@ def test_core_and_reference_agree_through_table_growth(seed: int) -> None:
     assert len(core.state().holds) > 2_000, "the hold table never grew large"
     core.check_invariants()
     assert StockCore.from_snapshot(core.snapshot()).state() == reference.state()
+
+
+def test_ending_a_large_batch_of_holds_takes_linear_time() -> None:
+    """A hash that keeps a batch's holds in one dense run made this quadratic (~5 s)."""
+    core = StockCore()
+    core.configure([("HOT", "dc", 0, 0, 0)])
+    core.receive([("HOT", "dc", 100_000, "po")])
+    core.reserve([(f"o-{i}", [("HOT", 1)], 10) for i in range(100_000)], now=0)
+    started = time.perf_counter()
+    expired = core.expire(10)
+    elapsed = time.perf_counter() - started
+    assert len(expired) == 100_000
+    assert elapsed < 1.0, f"expiring 100,000 holds took {elapsed:.2f} s"
+    core.check_invariants()
