@@ -646,7 +646,10 @@ class ReferenceStock:
     # replay, state, snapshot, invariants
 
     def apply(self, events: Iterable[StockEvent]) -> None:
-        """Rebuild state from a history; a payload that does not follow raises."""
+        """Rebuild state from a history; a payload that does not follow raises.
+
+        Limits are not checked: a history records what was admitted then.
+        """
         for event in events:
             if not isinstance(event, StockRejected):
                 self._replay(event)
