@@ -26,12 +26,13 @@ def stock_payloads(recorder: ApplicationRecorder) -> Iterator[list[StockEvent]]:
         # The embedded store hands over whole commits, so no Notification
         # object is built per event: replay is bound by decoding alone.
         for _first, commit in recorder.read_commits():
-            topics = commit.header[2]
+            topics = commit.topics
             payloads = payloads_of_array(commit.states_array)
-            if STOCK_TOPICS.issuperset(topics):
+            if STOCK_TOPICS.issuperset(topics.names):
                 yield payloads  # type: ignore[misc]
             else:
-                yield [p for p, t in zip(payloads, topics, strict=True) if t in STOCK_TOPICS]  # type: ignore[misc]
+                stock = [name in STOCK_TOPICS for name in topics.names]
+                yield [p for p, i in zip(payloads, topics.of, strict=True) if stock[i]]  # type: ignore[misc]
         return
     last = 0
     while page := recorder.select_notifications(last, PAGE_EVENTS, inclusive_of_start=False):

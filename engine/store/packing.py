@@ -2,7 +2,8 @@
 
     u8                  layout: 0 as below, 1 as below compressed with LZ4 (block)
     u32 little-endian   length of the header
-    header              MessagePack [ids, versions, topics, state lengths]
+    header              MessagePack [topic names, topic of each event, ids,
+                        versions, state lengths]
     0xdd, u32 big-endian  MessagePack array header: the number of events
     states              every event's state, back to back
 
@@ -31,12 +32,28 @@ import lz4.block
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-# `Any` for ids: msgspec keeps MessagePack's str and bin apart only untyped.
-Header = tuple[list[Any], list[int], list[str], list[int]]
+
+class Topics(msgspec.Struct, array_like=True, frozen=True):
+    """The head of a header: all a replay reads. Each event's topic is
+    `names[of[i]]`, so a commit of one topic decodes one string, not thousands."""
+
+    names: list[str]
+    of: list[int]
+
+
+class Header(Topics, array_like=True, frozen=True):
+    # `Any` for ids: msgspec keeps MessagePack's str and bin apart only untyped.
+    ids: list[Any]
+    versions: list[int]
+    lengths: list[int]
+
+
 PackedEvent = tuple[Any, int, str, bytes]
 
 _encoder: Final = msgspec.msgpack.Encoder()
 _header_decoder: Final = msgspec.msgpack.Decoder(Header)
+# An array-like struct ignores trailing items, so this stops after the topics.
+_topics_decoder: Final = msgspec.msgpack.Decoder(Topics)
 _u32_le: Final = struct.Struct("<I")
 _array32: Final = struct.Struct(">BI")
 _ARRAY32_TAG: Final = 0xDD
@@ -46,17 +63,19 @@ COMPRESS_BYTES_MIN: Final = 4096
 
 
 def pack(stored_events: Sequence[StoredEvent]) -> bytes:
-    ids = [
-        e.originator_id.bytes if isinstance(e.originator_id, UUID) else e.originator_id
-        for e in stored_events
-    ]
+    names: dict[str, int] = {}
+    of = [names.setdefault(e.topic, len(names)) for e in stored_events]
     states = [e.state for e in stored_events]
     header = _encoder.encode(
-        (
-            ids,
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [len(s) for s in states],
+        Header(
+            names=list(names),
+            of=of,
+            ids=[
+                e.originator_id.bytes if isinstance(e.originator_id, UUID) else e.originator_id
+                for e in stored_events
+            ],
+            versions=[e.originator_version for e in stored_events],
+            lengths=[len(s) for s in states],
         )
     )
     plain = b"".join(
@@ -72,26 +91,40 @@ def pack(stored_events: Sequence[StoredEvent]) -> bytes:
 class Commit:
     """One stored commit, read without copying its states until asked."""
 
-    __slots__ = ("_body", "_states_at", "header")
+    __slots__ = ("_body", "_header_end", "_states_at")
 
     def __init__(self, stored: bytes) -> None:
         body = lz4.block.decompress(stored[1:]) if stored[:1] == _LZ4 else stored[1:]
         (header_len,) = _u32_le.unpack_from(body)
         self._body = body
-        self.header: Header = _header_decoder.decode(memoryview(body)[4 : 4 + header_len])
-        self._states_at = 4 + header_len + _array32.size
+        self._header_end = 4 + header_len
+        self._states_at = self._header_end + _array32.size
+
+    @property
+    def header(self) -> Header:
+        return _header_decoder.decode(memoryview(self._body)[4 : self._header_end])
+
+    @property
+    def topics(self) -> Topics:
+        return _topics_decoder.decode(memoryview(self._body)[4 : self._header_end])
 
     @property
     def states_array(self) -> memoryview:
         """Every state as one MessagePack array (valid when each state is one value)."""
-        return memoryview(self._body)[self._states_at - _array32.size :]
+        return memoryview(self._body)[self._header_end :]
+
+    def streams(self) -> list[tuple[str, int]]:
+        """(stream key, version) of each event, in order."""
+        header = self.header
+        return [(packed_key(i), v) for i, v in zip(header.ids, header.versions, strict=True)]
 
     def events(self) -> list[PackedEvent]:
-        ids, versions, topics, lengths = self.header
+        header = self.header
         body, at = self._body, self._states_at
         events = []
-        for i, length in enumerate(lengths):
-            events.append((ids[i], versions[i], topics[i], body[at : at + length]))
+        for i, length in enumerate(header.lengths):
+            topic = header.names[header.of[i]]
+            events.append((header.ids[i], header.versions[i], topic, body[at : at + length]))
             at += length
         return events
 

@@ -51,7 +51,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
-from engine.store.packing import Commit, PackedEvent, originator, pack, packed_key
+from engine.store.packing import Commit, PackedEvent, originator, pack
 
 EVENTS_PER_COMMIT_MAX: Final = 100_000
 COMMIT_BYTES_MAX: Final = 256 * 1024 * 1024
@@ -249,9 +249,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
             "ORDER BY position",
             (self._heads_position,),
         ):
-            ids, versions, _topics, _lengths = Commit(body).header
-            for packed_id, version in zip(ids, versions, strict=True):
-                self._heads[packed_key(packed_id)] = version
+            self._heads.update(Commit(body).streams())
             self._heads_position = position + count - 1
         return self._heads
 
@@ -285,11 +283,9 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
                 conn.executemany(
                     f"INSERT INTO {self.index} VALUES (?, ?, ?)",
                     (
-                        (packed_key(packed_id), version, position + i)
+                        (stream, version, position + i)
                         for position, _count, body in rows
-                        for i, (packed_id, version) in enumerate(
-                            zip(*Commit(body).header[:2], strict=True)
-                        )
+                        for i, (stream, version) in enumerate(Commit(body).streams())
                     ),
                 )
                 indexed = rows[-1][0] + rows[-1][1] - 1
