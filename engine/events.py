@@ -32,7 +32,7 @@ frozen payload is immutable all the way down.
 from __future__ import annotations
 
 import typing
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Final
@@ -46,6 +46,7 @@ __all__ = [
     "SCHEMA_VERSIONS",
     "TOPICS",
     "TOPIC_TYPES",
+    "ClockAdvanced",
     "CommandReason",
     "CommandRejected",
     "CreditApproved",
@@ -53,20 +54,25 @@ __all__ = [
     "CreditEvent",
     "CreditHeld",
     "CreditLimitSet",
+    "CreditNoteIssued",
     "CreditPayload",
     "CreditRejected",
     "CreditRejectionReason",
+    "CreditReleased",
+    "CreditReviewDecided",
     "Disposition",
     "Envelope",
     "Event",
     "HoldReason",
     "InvoiceIssued",
+    "InvoiceOverdue",
     "LineQuantity",
     "LinesReturned",
     "LinesShipped",
     "OrderCancelled",
     "OrderCommandRejected",
     "OrderConfirmed",
+    "OrderCreditHeld",
     "OrderDelivered",
     "OrderEvent",
     "OrderExpired",
@@ -77,6 +83,7 @@ __all__ = [
     "OrderRejected",
     "OrderRejectionReason",
     "OrderStockReserved",
+    "PaymentCaptured",
     "PaymentRecorded",
     "ReturnedLine",
     "ShipTo",
@@ -197,6 +204,19 @@ class OrderRejected(OrderPayload, frozen=True, tag=True, kw_only=True):
     detail: str
 
 
+class OrderCreditHeld(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """Stock is held; credit waits for an analyst, or a prepaid order for its payment."""
+
+    reason: HoldReason
+
+
+class PaymentCaptured(OrderPayload, frozen=True, tag=True, kw_only=True):
+    """A prepaid order's payment, captured by the storefront's provider."""
+
+    payment_id: str
+    amount_cents: Cents
+
+
 class OrderConfirmed(OrderPayload, frozen=True, tag=True, kw_only=True):
     """Stock held and credit approved: the order is binding."""
 
@@ -238,9 +258,17 @@ class OrderCommandRejected(OrderPayload, frozen=True, tag=True, kw_only=True):
     detail: str
 
 
+class ClockAdvanced(msgspec.Struct, frozen=True, gc=False, tag=True, kw_only=True):
+    """The engine's logical clock moved to `now` (seconds); stream `clock`."""
+
+    now: int
+
+
 OrderEvent = (
     OrderPlaced
     | OrderStockReserved
+    | OrderCreditHeld
+    | PaymentCaptured
     | OrderRejected
     | OrderConfirmed
     | OrderCancelled
@@ -249,6 +277,7 @@ OrderEvent = (
     | OrderDelivered
     | LinesReturned
     | OrderCommandRejected
+    | ClockAdvanced
 )
 
 
@@ -260,6 +289,7 @@ class HoldReason(StrEnum):
 
     TOLERANCE_BAND = "tolerance_band"
     OVERDUE = "overdue"
+    AWAITING_PAYMENT = "awaiting_payment"
 
 
 class CreditRejectionReason(StrEnum):
@@ -305,11 +335,45 @@ class CreditRejected(CreditPayload, frozen=True, tag=True, kw_only=True):
     reason: CreditRejectionReason
 
 
+class CreditReviewDecided(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """An analyst's decision on a held order; `exposure_cents` is before this order."""
+
+    order_id: str
+    approved: bool
+    decided_by: str
+    why: str
+    amount_cents: Cents
+    exposure_cents: Cents
+
+
+class CreditReleased(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """An approved order's amount no longer counts: cancelled or expired before invoicing."""
+
+    order_id: str
+    amount_cents: Cents
+
+
 class InvoiceIssued(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """Shipped goods invoiced; due at `due_at` on the logical clock (seconds)."""
+
     invoice_id: str
     order_id: str
     amount_cents: Cents
-    due_on: date
+    due_at: int
+
+
+class InvoiceOverdue(CreditPayload, frozen=True, tag=True, kw_only=True):
+    invoice_id: str
+    outstanding_cents: Cents
+    due_at: int
+
+
+class CreditNoteIssued(CreditPayload, frozen=True, tag=True, kw_only=True):
+    """Returned goods credited against the customer's unpaid invoices."""
+
+    order_id: str
+    return_id: str
+    amount_cents: Cents
 
 
 class PaymentRecorded(CreditPayload, frozen=True, tag=True, kw_only=True):
@@ -336,7 +400,11 @@ CreditEvent = (
     | CreditApproved
     | CreditHeld
     | CreditRejected
+    | CreditReviewDecided
+    | CreditReleased
     | InvoiceIssued
+    | InvoiceOverdue
+    | CreditNoteIssued
     | PaymentRecorded
     | CreditCommandRejected
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
 import msgspec
@@ -14,6 +14,7 @@ from engine.events import (
     SCHEMA_VERSIONS,
     TOPIC_TYPES,
     TOPICS,
+    ClockAdvanced,
     CommandReason,
     CommandRejected,
     CreditApproved,
@@ -21,19 +22,24 @@ from engine.events import (
     CreditEvent,
     CreditHeld,
     CreditLimitSet,
+    CreditNoteIssued,
     CreditRejected,
     CreditRejectionReason,
+    CreditReleased,
+    CreditReviewDecided,
     Disposition,
     Envelope,
     Event,
     HoldReason,
     InvoiceIssued,
+    InvoiceOverdue,
     LineQuantity,
     LinesReturned,
     LinesShipped,
     OrderCancelled,
     OrderCommandRejected,
     OrderConfirmed,
+    OrderCreditHeld,
     OrderDelivered,
     OrderEvent,
     OrderExpired,
@@ -43,6 +49,7 @@ from engine.events import (
     OrderRejected,
     OrderRejectionReason,
     OrderStockReserved,
+    PaymentCaptured,
     PaymentRecorded,
     ReturnedLine,
     ShipTo,
@@ -155,9 +162,24 @@ EXAMPLES: tuple[Event, ...] = (
         invoice_id="inv-1",
         order_id="o-1",
         amount_cents=5248,
-        due_on=date(2025, 2, 28),
+        due_at=86_400 * 30,
     ),
     PaymentRecorded(customer_id="c-7", payment_id="pay-1", amount_cents=5248, invoice_id="inv-1"),
+    OrderCreditHeld(order_id="o-4", reason=HoldReason.AWAITING_PAYMENT),
+    PaymentCaptured(order_id="o-4", payment_id="psp-9", amount_cents=90_000),
+    ClockAdvanced(now=3_600),
+    CreditReviewDecided(
+        customer_id="c-7",
+        order_id="o-4",
+        approved=True,
+        decided_by="analyst-2",
+        why="long-standing customer",
+        amount_cents=90_000,
+        exposure_cents=420_000,
+    ),
+    CreditReleased(customer_id="c-7", order_id="o-1", amount_cents=5248),
+    InvoiceOverdue(customer_id="c-7", invoice_id="inv-1", outstanding_cents=5248, due_at=86_400),
+    CreditNoteIssued(customer_id="c-7", order_id="o-1", return_id="r-1", amount_cents=1999),
     CreditCommandRejected(
         customer_id="c-8",
         command_id="cmd-10",
@@ -174,6 +196,8 @@ def stream_of(payload: Event) -> str:
     topic = topic_of(payload)
     if topic == "stock":
         return stock.stream_id(payload.sku, payload.location)  # type: ignore[union-attr]
+    if isinstance(payload, ClockAdvanced):
+        return "clock"
     if topic == "orders":
         return order_stream_id(payload.order_id)  # type: ignore[union-attr]
     return customer_stream_id(payload.customer_id)  # type: ignore[union-attr]

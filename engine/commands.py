@@ -1,0 +1,181 @@
+"""What storefronts, ops and the clock ask of the engine: one tagged union of commands.
+
+Every command carries a client `command_id`, unique per command the client
+means: a retry sends the same id, and the engine answers it with the outcome
+it already recorded and writes nothing new. The tag (field `type`) is the
+class name, so a JSON line reads `{"type": "PlaceOrder", "command_id": ...}`.
+
+Money is integer cents, quantities whole units, time the engine's logical
+clock in seconds (only `AdvanceClock` moves it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Final
+
+import msgspec
+
+from engine.events import Disposition, PaymentTerms, ShipTo
+
+Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
+Cents = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+LINES_PER_ORDER_MAX: Final = 64
+Lines = Annotated[
+    tuple["CommandLine", ...], msgspec.Meta(min_length=1, max_length=LINES_PER_ORDER_MAX)
+]
+
+
+class CommandLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sku: Id
+    quantity: Quantity
+    unit_price_cents: Cents
+
+
+class SkuQuantity(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sku: Id
+    quantity: Quantity
+
+
+class ReturnLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`location` is where restocked units go back to (ignored for a write-off)."""
+
+    sku: Id
+    quantity: Quantity
+    disposition: Disposition
+    location: Id
+
+
+class Command(msgspec.Struct, frozen=True, tag=True, kw_only=True, forbid_unknown_fields=True):
+    command_id: Id
+
+
+class PlaceOrder(Command, frozen=True, tag=True, kw_only=True):
+    order_id: Id
+    customer_id: Id
+    channel: Id
+    campaign: Id | None = None
+    payment_terms: PaymentTerms
+    ship_to: ShipTo
+    lines: Lines
+
+
+class CancelOrder(Command, frozen=True, tag=True, kw_only=True):
+    order_id: Id
+    reason: Text
+
+
+class CapturePayment(Command, frozen=True, tag=True, kw_only=True):
+    """A prepaid order's payment, captured by the storefront's payment provider."""
+
+    order_id: Id
+    payment_id: Id
+    amount_cents: Cents
+
+
+class ShipLines(Command, frozen=True, tag=True, kw_only=True):
+    order_id: Id
+    shipment_id: Id
+    location: Id
+    lines: Annotated[
+        tuple[SkuQuantity, ...], msgspec.Meta(min_length=1, max_length=LINES_PER_ORDER_MAX)
+    ]
+
+
+class DeliverOrder(Command, frozen=True, tag=True, kw_only=True):
+    order_id: Id
+    shipment_id: Id
+
+
+class ReturnLines(Command, frozen=True, tag=True, kw_only=True):
+    order_id: Id
+    return_id: Id
+    lines: Annotated[
+        tuple[ReturnLine, ...], msgspec.Meta(min_length=1, max_length=LINES_PER_ORDER_MAX)
+    ]
+
+
+class ConfigureSlot(Command, frozen=True, tag=True, kw_only=True):
+    sku: Id
+    location: Id
+    priority: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    safety_stock: Annotated[int, msgspec.Meta(ge=0)] = 0
+    backorder_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class ReceiveStock(Command, frozen=True, tag=True, kw_only=True):
+    sku: Id
+    location: Id
+    quantity: Quantity
+    reference: Id
+
+
+class AdjustStock(Command, frozen=True, tag=True, kw_only=True):
+    """A count correction: `delta`, or `set_to` with `expected` (compare-and-swap)."""
+
+    sku: Id
+    location: Id
+    delta: int | None = None
+    set_to: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    expected: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    reason: Text
+    reference: Id
+
+
+class SetCreditLimit(Command, frozen=True, tag=True, kw_only=True):
+    customer_id: Id
+    limit_cents: Cents
+    payment_terms: PaymentTerms
+
+
+class RecordPayment(Command, frozen=True, tag=True, kw_only=True):
+    customer_id: Id
+    payment_id: Id
+    amount_cents: Annotated[int, msgspec.Meta(gt=0, le=10**15)]
+
+
+class DecideCreditReview(Command, frozen=True, tag=True, kw_only=True):
+    """An analyst's decision on an order held for credit review."""
+
+    order_id: Id
+    approve: bool
+    decided_by: Id
+    why: Text
+
+
+class AdvanceClock(Command, frozen=True, tag=True, kw_only=True):
+    """Move the logical clock to `now` (seconds); holds expire, invoices fall due."""
+
+    now: Annotated[int, msgspec.Meta(ge=0, le=2**40)]
+
+
+AnyCommand = (
+    PlaceOrder
+    | CancelOrder
+    | CapturePayment
+    | ShipLines
+    | DeliverOrder
+    | ReturnLines
+    | ConfigureSlot
+    | ReceiveStock
+    | AdjustStock
+    | SetCreditLimit
+    | RecordPayment
+    | DecideCreditReview
+    | AdvanceClock
+)
+
+# Ids of commands become the causation ids of what they cause: the same
+# client id always names the same UUID, so a retry is recognised after any
+# restart without a lookup table of its own.
+_COMMAND_NAMESPACE: Final = uuid.UUID("6f1d3c52-6a47-4c1e-9d0b-5e2b7a1c9f30")
+
+
+def command_uuid(command_id: str) -> uuid.UUID:
+    return uuid.uuid5(_COMMAND_NAMESPACE, command_id)
+
+
+json_decoder: Final = msgspec.json.Decoder(AnyCommand)
+json_encoder: Final = msgspec.json.Encoder()
