@@ -159,7 +159,10 @@ class OrderRejectionReason(StrEnum):
 
     INSUFFICIENT_STOCK = "insufficient_stock"
     UNKNOWN_SKU = "unknown_sku"
+    QUANTITY_OUT_OF_RANGE = "quantity_out_of_range"
+    LIMIT_EXCEEDED = "limit_exceeded"
     CREDIT_REJECTED = "credit_rejected"
+    NO_CREDIT_ACCOUNT = "no_credit_account"
 
 
 class CommandReason(StrEnum):

@@ -41,7 +41,8 @@ class Stamper:
     """Stamps payloads with stream, version and lineage."""
 
     def __init__(self) -> None:
-        self._versions: dict[str, int] = {}
+        # stream id -> the last version stamped (or recovered from the store)
+        self.versions: dict[str, int] = {}
 
     def stamp(
         self,
@@ -56,7 +57,7 @@ class Stamper:
         Versions move on here, before the commit: a stamper whose commit
         fails must be rebuilt from the store, never reused.
         """
-        versions = self._versions
+        versions = self.versions
         envelopes = []
         for stream, payload in payloads:
             version = versions.get(stream, 0) + 1

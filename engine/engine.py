@@ -1,0 +1,806 @@
+"""The engine: commands in, one atomic commit of events out per batch.
+
+It is the single writer of its store. It keeps everything it decides with in
+memory (the stock core, orders, credit accounts, each stream's version, the
+answer to every command) and rebuilds all of it from the store when it opens,
+so a restart resumes exactly where the last durable commit left off.
+
+A batch, in order:
+
+1. Each command in turn: a retry (its client id was answered before) gets
+   the events it caused the first time; anything else is decided by its
+   handler, whose events are folded into the state at once, so later
+   commands of the batch see them.
+2. Every command's events are stamped with the next versions of their
+   streams, the command's id as correlation and causation.
+3. The whole batch is one commit. If that commit fails the in-memory state
+   is ahead of the store, so the engine refuses further batches: reopen it.
+
+The order saga lives in the handlers: place, reserve, credit check, then
+confirm, or hold for review or payment, or reject and release the holds;
+cancellation and hold expiry release them too.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import ApplicationRecorder
+
+from engine.codec import decode
+from engine.commands import (
+    AdjustStock,
+    AdvanceClock,
+    AnyCommand,
+    CancelOrder,
+    CapturePayment,
+    ConfigureSlot,
+    DecideCreditReview,
+    DeliverOrder,
+    PlaceOrder,
+    ReceiveStock,
+    RecordPayment,
+    ReturnLines,
+    SetCreditLimit,
+    ShipLines,
+    command_uuid,
+)
+from engine.credit import CreditAccount, CreditPolicy
+from engine.events import (
+    TOPIC_TYPES,
+    ClockAdvanced,
+    CommandReason,
+    CreditApproved,
+    CreditCommandRejected,
+    CreditHeld,
+    CreditLimitSet,
+    CreditNoteIssued,
+    CreditPayload,
+    CreditReleased,
+    CreditReviewDecided,
+    Disposition,
+    Envelope,
+    Event,
+    HoldReason,
+    InvoiceIssued,
+    InvoiceOverdue,
+    LineQuantity,
+    LinesReturned,
+    LinesShipped,
+    OrderCancelled,
+    OrderCommandRejected,
+    OrderConfirmed,
+    OrderCreditHeld,
+    OrderDelivered,
+    OrderExpired,
+    OrderHold,
+    OrderLine,
+    OrderPayload,
+    OrderPlaced,
+    OrderRejected,
+    OrderRejectionReason,
+    OrderStockReserved,
+    PaymentCaptured,
+    PaymentRecorded,
+    ReturnedLine,
+    customer_stream_id,
+    order_stream_id,
+)
+from engine.orders import AWAITING_DECISION, CANCELLABLE, SHIPPABLE, Order, OrderStatus
+from engine.stock._core import StockCore
+from engine.stock.events import (
+    HoldExpired,
+    HoldReleased,
+    Reason,
+    StockEvent,
+    StockRejected,
+    StockReserved,
+    StockShipped,
+)
+from engine.writer import Stamper, commit, stock_stream_of
+
+CLOCK_STREAM: Final = "clock"
+SECONDS_PER_DAY: Final = 86_400
+_TOPIC: Final = {cls: topic for topic, types in TOPIC_TYPES.items() for cls in types}
+_HOLD_ENDS: Final = (HoldReleased, HoldExpired, StockShipped)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    hold_ttl_s: int = 900
+    batch_size_max: int = 10_000
+    credit: CreditPolicy = field(default_factory=CreditPolicy)
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """What a command caused; for a retry, what it caused the first time."""
+
+    command_id: str
+    events: list[Envelope]
+    retry: bool = False
+
+
+class EngineBrokenError(RuntimeError):
+    """A commit failed after the batch was decided: the engine must be reopened."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        settings: EngineSettings | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.recorder = recorder
+        self.settings = settings or EngineSettings()
+        self.clock = clock
+        self.core = StockCore()
+        self.orders: dict[str, Order] = {}
+        self.accounts: dict[str, CreditAccount] = {}
+        self.hold_orders: dict[int, str] = {}
+        self.answered: dict[UUID, tuple[int, int]] = {}
+        self.now = 0
+        self._stamper = Stamper()
+        self._due: list[tuple[int, str, str]] = []
+        self._pairs: list[tuple[str, Event]] = []
+        self._replaying = False
+        self._broken = False
+
+    @classmethod
+    def open(
+        cls,
+        recorder: ApplicationRecorder,
+        settings: EngineSettings | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> Engine:
+        """An engine whose state is everything the store holds."""
+        engine = cls(recorder, settings, clock)
+        engine._recover()
+        return engine
+
+    # ------------------------------------------------------------ recovery
+
+    def _recover(self) -> None:
+        self._replaying = True
+        stock: list[StockEvent] = []
+        for nid, envelope in _history(self.recorder):
+            payload = envelope.data
+            self._stamper.versions[envelope.stream_id] = envelope.version
+            first, count = self.answered.get(envelope.causation_id, (nid, 0))
+            self.answered[envelope.causation_id] = (first, count + 1)
+            if _TOPIC[type(payload)] == "stock":
+                stock.append(payload)  # type: ignore[arg-type]
+                if len(stock) >= 50_000:
+                    self.core.apply(stock)
+                    stock = []
+            self._fold(payload)
+        self.core.apply(stock)
+        self._replaying = False
+
+    # ------------------------------------------------------------ intake
+
+    def submit(self, commands: Sequence[AnyCommand]) -> list[Answer]:
+        """Decide every command in order and commit the batch as one commit."""
+        if self._broken:
+            msg = "a commit failed after its batch was decided; open the engine again"
+            raise EngineBrokenError(msg)
+        if len(commands) > self.settings.batch_size_max:
+            msg = (
+                f"a batch holds at most {self.settings.batch_size_max} commands "
+                f"(batch_size_max), got {len(commands)}: split it"
+            )
+            raise ValueError(msg)
+        self._pairs = []
+        decided: list[tuple[AnyCommand, UUID, int, int]] = []
+        in_batch: dict[UUID, int] = {}
+        answers: list[Answer | None] = []
+        for command in commands:
+            cid = command_uuid(command.command_id)
+            if cid in self.answered or cid in in_batch:
+                answers.append(None)
+                continue
+            start = len(self._pairs)
+            _HANDLERS[type(command)](self, command)
+            in_batch[cid] = len(decided)
+            decided.append((command, cid, start, len(self._pairs)))
+            answers.append(None)
+        envelopes = self._commit(decided)
+        return [
+            answer or self._answer(command, envelopes, decided, in_batch)
+            for answer, command in zip(answers, commands, strict=True)
+        ]
+
+    def _commit(self, decided: list[tuple[AnyCommand, UUID, int, int]]) -> list[Envelope]:
+        timestamp = self.clock()
+        stamp = self._stamper.stamp
+        envelopes: list[Envelope] = []
+        for _command, cid, start, end in decided:
+            envelopes += stamp(
+                self._pairs[start:end],
+                timestamp=timestamp,
+                correlation_id=cid,
+                causation_id=cid,
+            )
+        if not envelopes:
+            return envelopes
+        try:
+            ids = commit(self.recorder, envelopes)
+        except BaseException:
+            self._broken = True
+            raise
+        for _command, cid, start, end in decided:
+            self.answered[cid] = (ids[start], end - start)
+        return envelopes
+
+    def _answer(
+        self,
+        command: AnyCommand,
+        envelopes: list[Envelope],
+        decided: list[tuple[AnyCommand, UUID, int, int]],
+        in_batch: dict[UUID, int],
+    ) -> Answer:
+        cid = command_uuid(command.command_id)
+        index = in_batch.get(cid)
+        if index is not None and decided[index][0] is command:
+            _, _, start, end = decided[index]
+            return Answer(command.command_id, envelopes[start:end])
+        first, count = self.answered[cid]
+        stored = self.recorder.select_notifications(first, count)
+        return Answer(command.command_id, [decode(n.state) for n in stored], retry=True)
+
+    # ------------------------------------------------------------ folding
+
+    def _emit(self, stream: str, payload: Event) -> None:
+        self._pairs.append((stream, payload))
+        self._fold(payload)
+
+    def _fold(self, payload: Event) -> None:
+        """Bring the state up to `payload`: the same code live and in recovery."""
+        if isinstance(payload, OrderPayload):
+            if isinstance(payload, OrderPlaced):
+                self.orders[payload.order_id] = Order(payload)
+            else:
+                order = self.orders.get(payload.order_id)
+                if order is not None:
+                    order.apply(payload)
+        elif isinstance(payload, CreditPayload):
+            account = self._account(payload.customer_id)
+            account.apply(payload)
+            if isinstance(payload, InvoiceIssued):
+                heapq.heappush(self._due, (payload.due_at, account.customer_id, payload.invoice_id))
+        elif isinstance(payload, ClockAdvanced):
+            self.now = payload.now
+        elif isinstance(payload, StockReserved):
+            self.hold_orders[payload.hold_id] = payload.order_id
+        elif isinstance(payload, _HOLD_ENDS) and getattr(payload, "remaining", 0) == 0:
+            self.hold_orders.pop(payload.hold_id, None)
+
+    def _account(self, customer_id: str) -> CreditAccount:
+        account = self.accounts.get(customer_id)
+        if account is None:
+            account = self.accounts[customer_id] = CreditAccount(customer_id)
+        return account
+
+    # ------------------------------------------------------------ rejections
+
+    def _reject_order(
+        self, command: AnyCommand, order_id: str, reason: CommandReason, detail: str
+    ) -> None:
+        self._emit(
+            order_stream_id(order_id) if order_id else CLOCK_STREAM,
+            OrderCommandRejected(
+                order_id=order_id,
+                command_id=command.command_id,
+                command=type(command).__name__,
+                reason=reason,
+                detail=detail,
+            ),
+        )
+
+    def _reject_credit(
+        self, command: AnyCommand, customer_id: str, reason: CommandReason, detail: str
+    ) -> None:
+        self._emit(
+            customer_stream_id(customer_id),
+            CreditCommandRejected(
+                customer_id=customer_id,
+                command_id=command.command_id,
+                command=type(command).__name__,
+                reason=reason,
+                detail=detail,
+            ),
+        )
+
+    def _order_for(self, command: AnyCommand, order_id: str) -> Order | None:
+        order = self.orders.get(order_id)
+        if order is None:
+            self._reject_order(
+                command, order_id, CommandReason.UNKNOWN_ORDER, f"no order {order_id!r}"
+            )
+        return order
+
+    def _wrong_state(self, command: AnyCommand, order: Order, allowed: str) -> None:
+        name = type(command).__name__
+        detail = f"order {order.order_id} is {order.status.value}; {name} needs it {allowed}"
+        self._reject_order(command, order.order_id, CommandReason.INVALID_STATE, detail)
+
+    # ------------------------------------------------------------ the saga
+
+    def _place(self, command: PlaceOrder) -> None:
+        if command.order_id in self.orders:
+            detail = f"order {command.order_id} exists; a new order needs a new order id"
+            self._reject_order(command, command.order_id, CommandReason.DUPLICATE_ORDER, detail)
+            return
+        stream = order_stream_id(command.order_id)
+        self._emit(
+            stream,
+            OrderPlaced(
+                order_id=command.order_id,
+                customer_id=command.customer_id,
+                channel=command.channel,
+                campaign=command.campaign,
+                payment_terms=command.payment_terms,
+                ship_to=command.ship_to,
+                lines=tuple(
+                    OrderLine(line.sku, line.quantity, line.unit_price_cents)
+                    for line in command.lines
+                ),
+            ),
+        )
+        order = self.orders[command.order_id]
+        account = self.accounts.get(command.customer_id)
+        if not order.prepaid and (account is None or not account.opened):
+            detail = (
+                f"customer {command.customer_id} has no credit account: set a credit limit first"
+            )
+            self._emit(
+                stream,
+                OrderRejected(
+                    order_id=order.order_id,
+                    reason=OrderRejectionReason.NO_CREDIT_ACCOUNT,
+                    detail=detail,
+                ),
+            )
+            return
+        ttl = self.settings.hold_ttl_s
+        reserved = self.core.reserve(
+            [(order.order_id, [(line.sku, line.quantity) for line in command.lines], ttl)], self.now
+        )
+        if reserved and type(reserved[0]) is StockRejected:
+            rejection: StockRejected = reserved[0]
+            reason = OrderRejectionReason(rejection.reason.value)
+            self._emit(
+                stream,
+                OrderRejected(order_id=order.order_id, reason=reason, detail=rejection.detail),
+            )
+            return
+        holds = []
+        for event in reserved:
+            self._emit(stock_stream_of(event), event)
+            holds.append(OrderHold(event.sku, event.location, event.hold_id, event.quantity))  # type: ignore[union-attr]
+        self._emit(
+            stream,
+            OrderStockReserved(
+                order_id=order.order_id, holds=tuple(holds), expires_at=self.now + ttl
+            ),
+        )
+        self._decide_credit(order)
+
+    def _decide_credit(self, order: Order) -> None:
+        stream = order_stream_id(order.order_id)
+        if order.prepaid:
+            if order.paid_cents >= order.total_cents:
+                self._confirm(order)
+            else:
+                self._emit(
+                    stream,
+                    OrderCreditHeld(order_id=order.order_id, reason=HoldReason.AWAITING_PAYMENT),
+                )
+            return
+        account = self.accounts[order.customer_id]
+        decision = account.decide(order.order_id, order.total_cents, self.settings.credit)
+        self._emit(customer_stream_id(order.customer_id), decision)
+        if type(decision) is CreditApproved:
+            self._confirm(order)
+        elif type(decision) is CreditHeld:
+            self._emit(stream, OrderCreditHeld(order_id=order.order_id, reason=decision.reason))
+        else:
+            detail = (
+                f"exposure {decision.exposure_cents} + order {decision.amount_cents} cents "
+                f"is over the limit {account.limit_cents} and its tolerance"
+            )
+            self._release(order)
+            self._emit(
+                stream,
+                OrderRejected(
+                    order_id=order.order_id,
+                    reason=OrderRejectionReason.CREDIT_REJECTED,
+                    detail=detail,
+                ),
+            )
+
+    def _confirm(self, order: Order) -> None:
+        for event in self.core.confirm(sorted(order.holds)):
+            assert type(event) is not StockRejected, event
+            self._emit(stock_stream_of(event), event)
+        self._emit(
+            order_stream_id(order.order_id),
+            OrderConfirmed(order_id=order.order_id, total_cents=order.total_cents),
+        )
+
+    def _release(self, order: Order) -> None:
+        if not order.holds:
+            return
+        for event in self.core.release([(hold_id, None) for hold_id in sorted(order.holds)]):
+            assert type(event) is not StockRejected, event
+            self._emit(stock_stream_of(event), event)
+
+    def _release_credit(self, order: Order) -> None:
+        account = self.accounts.get(order.customer_id)
+        if account is not None and order.order_id in account.approved:
+            amount = account.approved[order.order_id]
+            self._emit(
+                customer_stream_id(order.customer_id),
+                CreditReleased(
+                    customer_id=order.customer_id, order_id=order.order_id, amount_cents=amount
+                ),
+            )
+
+    def _cancel(self, command: CancelOrder) -> None:
+        order = self._order_for(command, command.order_id)
+        if order is None:
+            return
+        if order.status not in CANCELLABLE:
+            self._wrong_state(command, order, "reserved, held or confirmed, before any shipment")
+            return
+        self._release(order)
+        self._release_credit(order)
+        self._emit(
+            order_stream_id(order.order_id),
+            OrderCancelled(order_id=order.order_id, reason=command.reason),
+        )
+
+    def _capture(self, command: CapturePayment) -> None:
+        order = self._order_for(command, command.order_id)
+        if order is None:
+            return
+        if not order.prepaid:
+            detail = (
+                f"order {order.order_id} is on {order.payment_terms} terms; "
+                "its payments go to the customer's account (RecordPayment)"
+            )
+            self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+            return
+        if order.status not in AWAITING_DECISION:
+            self._wrong_state(command, order, "awaiting its payment")
+            return
+        self._emit(
+            order_stream_id(order.order_id),
+            PaymentCaptured(
+                order_id=order.order_id,
+                payment_id=command.payment_id,
+                amount_cents=command.amount_cents,
+            ),
+        )
+        if (
+            order.held_reason is HoldReason.AWAITING_PAYMENT
+            and order.paid_cents >= order.total_cents
+        ):
+            self._confirm(order)
+
+    def _review(self, command: DecideCreditReview) -> None:
+        order = self._order_for(command, command.order_id)
+        if order is None:
+            return
+        if (
+            order.status is not OrderStatus.CREDIT_HELD
+            or order.held_reason is HoldReason.AWAITING_PAYMENT
+        ):
+            self._wrong_state(command, order, "held for credit review")
+            return
+        account = self.accounts[order.customer_id]
+        self._emit(
+            customer_stream_id(order.customer_id),
+            CreditReviewDecided(
+                customer_id=order.customer_id,
+                order_id=order.order_id,
+                approved=command.approve,
+                decided_by=command.decided_by,
+                why=command.why,
+                amount_cents=order.total_cents,
+                exposure_cents=account.exposure_cents,
+            ),
+        )
+        if command.approve:
+            self._confirm(order)
+        else:
+            self._release(order)
+            self._emit(
+                order_stream_id(order.order_id),
+                OrderRejected(
+                    order_id=order.order_id,
+                    reason=OrderRejectionReason.CREDIT_REJECTED,
+                    detail=f"review by {command.decided_by}: {command.why}",
+                ),
+            )
+
+    def _ship(self, command: ShipLines) -> None:
+        order = self._order_for(command, command.order_id)
+        if order is None:
+            return
+        if order.status not in SHIPPABLE:
+            self._wrong_state(command, order, "confirmed")
+            return
+        draws: list[tuple[int, int]] = []
+        for line in command.lines:
+            taken = order.take(line.sku, command.location, line.quantity)
+            held = sum(amount for _, amount in taken)
+            if held < line.quantity:
+                detail = (
+                    f"order {order.order_id} holds {held} of {line.sku} "
+                    f"at {command.location}, not {line.quantity}"
+                )
+                self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+                return
+            draws += [(hold.hold_id, amount) for hold, amount in taken]
+        for event in self.core.ship(draws):
+            assert type(event) is not StockRejected, event
+            self._emit(stock_stream_of(event), event)
+        lines = tuple(LineQuantity(line.sku, line.quantity) for line in command.lines)
+        self._emit(
+            order_stream_id(order.order_id),
+            LinesShipped(
+                order_id=order.order_id,
+                shipment_id=command.shipment_id,
+                location=command.location,
+                lines=lines,
+            ),
+        )
+        if not order.prepaid:
+            account = self.accounts[order.customer_id]
+            self._emit(
+                customer_stream_id(order.customer_id),
+                InvoiceIssued(
+                    customer_id=order.customer_id,
+                    invoice_id=f"{order.order_id}/{command.shipment_id}",
+                    order_id=order.order_id,
+                    amount_cents=sum(order.value_of(line.sku, line.quantity) for line in lines),
+                    due_at=self.now + account.net_days * SECONDS_PER_DAY,
+                ),
+            )
+
+    def _deliver(self, command: DeliverOrder) -> None:
+        order = self._order_for(command, command.order_id)
+        if order is None:
+            return
+        if command.shipment_id not in order.shipments or command.shipment_id in order.delivered:
+            detail = f"order {order.order_id} has no undelivered shipment {command.shipment_id!r}"
+            self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+            return
+        self._emit(
+            order_stream_id(order.order_id),
+            OrderDelivered(order_id=order.order_id, shipment_id=command.shipment_id),
+        )
+
+    def _return(self, command: ReturnLines) -> None:
+        order = self._order_for(command, command.order_id)
+        if order is None:
+            return
+        for line in command.lines:
+            returnable = order.shipped.get(line.sku, 0) - order.returned.get(line.sku, 0)
+            if line.quantity > returnable:
+                detail = (
+                    f"order {order.order_id} can return {returnable} of {line.sku}, "
+                    f"not {line.quantity}"
+                )
+                self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+                return
+            if (
+                line.disposition is Disposition.RESTOCK
+                and self.core.slot(line.sku, line.location) is None
+            ):
+                detail = (
+                    f"{line.sku} is not stocked at {line.location}; restock it where it is stocked"
+                )
+                self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+                return
+        restock = [
+            (line.sku, line.location, line.quantity, command.return_id)
+            for line in command.lines
+            if line.disposition is Disposition.RESTOCK
+        ]
+        for event in self.core.restock(restock) if restock else []:
+            self._emit(stock_stream_of(event), event)
+        returned = tuple(
+            ReturnedLine(line.sku, line.quantity, line.disposition) for line in command.lines
+        )
+        self._emit(
+            order_stream_id(order.order_id),
+            LinesReturned(order_id=order.order_id, return_id=command.return_id, lines=returned),
+        )
+        if not order.prepaid:
+            amount = sum(order.value_of(line.sku, line.quantity) for line in command.lines)
+            self._emit(
+                customer_stream_id(order.customer_id),
+                CreditNoteIssued(
+                    customer_id=order.customer_id,
+                    order_id=order.order_id,
+                    return_id=command.return_id,
+                    amount_cents=amount,
+                ),
+            )
+
+    # ------------------------------------------------------------ stock
+
+    def _stock(self, events: list[StockEvent]) -> None:
+        for event in events:
+            self._emit(stock_stream_of(event), event)
+
+    def _configure(self, command: ConfigureSlot) -> None:
+        self._stock(
+            self.core.configure(
+                [
+                    (
+                        command.sku,
+                        command.location,
+                        command.priority,
+                        command.safety_stock,
+                        command.backorder_limit,
+                    )
+                ]
+            )
+        )
+
+    def _receive(self, command: ReceiveStock) -> None:
+        self._stock(
+            self.core.receive(
+                [(command.sku, command.location, command.quantity, command.reference)]
+            )
+        )
+
+    def _adjust(self, command: AdjustStock) -> None:
+        if command.delta is not None and command.set_to is None and command.expected is None:
+            self._stock(
+                self.core.adjust(
+                    [
+                        (
+                            command.sku,
+                            command.location,
+                            command.delta,
+                            command.reason,
+                            command.reference,
+                        )
+                    ]
+                )
+            )
+        elif command.delta is None and command.set_to is not None and command.expected is not None:
+            item = (
+                command.sku,
+                command.location,
+                command.set_to,
+                command.expected,
+                command.reason,
+                command.reference,
+            )
+            self._stock(self.core.set_on_hand([item]))
+        else:
+            self._stock(
+                [
+                    StockRejected(
+                        operation="adjust",
+                        reason=Reason.QUANTITY_OUT_OF_RANGE,
+                        detail="give either delta, or set_to with expected",
+                        reference=command.reference,
+                        sku=command.sku,
+                        location=command.location,
+                    )
+                ]
+            )
+
+    # ------------------------------------------------------------ credit
+
+    def _set_limit(self, command: SetCreditLimit) -> None:
+        self._emit(
+            customer_stream_id(command.customer_id),
+            CreditLimitSet(
+                customer_id=command.customer_id,
+                limit_cents=command.limit_cents,
+                payment_terms=command.payment_terms,
+            ),
+        )
+
+    def _payment(self, command: RecordPayment) -> None:
+        account = self.accounts.get(command.customer_id)
+        if account is None or not account.opened:
+            detail = f"no credit account {command.customer_id!r}: set a credit limit first"
+            self._reject_credit(
+                command, command.customer_id, CommandReason.UNKNOWN_CUSTOMER, detail
+            )
+            return
+        self._emit(
+            customer_stream_id(command.customer_id),
+            PaymentRecorded(
+                customer_id=command.customer_id,
+                payment_id=command.payment_id,
+                amount_cents=command.amount_cents,
+            ),
+        )
+
+    # ------------------------------------------------------------ the clock
+
+    def _advance(self, command: AdvanceClock) -> None:
+        if command.now <= self.now:
+            detail = f"the clock is at {self.now}; it only moves forward"
+            self._reject_order(command, "", CommandReason.INVALID_COMMAND, detail)
+            return
+        self._emit(CLOCK_STREAM, ClockAdvanced(now=command.now))
+        self._expire_holds()
+        self._flag_overdue()
+
+    def _expire_holds(self) -> None:
+        expired_orders: dict[str, None] = {}
+        while True:
+            events = self.core.expire(self.now)
+            for event in events:
+                order_id = self.hold_orders.get(event.hold_id)  # type: ignore[union-attr]
+                self._emit(stock_stream_of(event), event)
+                if order_id is not None:
+                    expired_orders[order_id] = None
+            if len(events) < self.core.limits.batch_size_max:
+                break
+        for order_id in expired_orders:
+            order = self.orders[order_id]
+            if order.status in AWAITING_DECISION:
+                self._release(order)
+                self._emit(order_stream_id(order_id), OrderExpired(order_id=order_id))
+
+    def _flag_overdue(self) -> None:
+        while self._due and self._due[0][0] < self.now:
+            due_at, customer_id, invoice_id = heapq.heappop(self._due)
+            invoice = self.accounts[customer_id].invoices.get(invoice_id)
+            if invoice is not None and not invoice.overdue:
+                self._emit(
+                    customer_stream_id(customer_id),
+                    InvoiceOverdue(
+                        customer_id=customer_id,
+                        invoice_id=invoice_id,
+                        outstanding_cents=invoice.outstanding_cents,
+                        due_at=due_at,
+                    ),
+                )
+
+
+_HANDLERS: Final[dict[type, Callable[[Engine, Any], None]]] = {
+    PlaceOrder: Engine._place,
+    CancelOrder: Engine._cancel,
+    CapturePayment: Engine._capture,
+    ShipLines: Engine._ship,
+    DeliverOrder: Engine._deliver,
+    ReturnLines: Engine._return,
+    ConfigureSlot: Engine._configure,
+    ReceiveStock: Engine._receive,
+    AdjustStock: Engine._adjust,
+    SetCreditLimit: Engine._set_limit,
+    RecordPayment: Engine._payment,
+    DecideCreditReview: Engine._review,
+    AdvanceClock: Engine._advance,
+}
+
+
+def _history(recorder: ApplicationRecorder) -> Iterator[tuple[int, Envelope]]:
+    """Every event of the store with its notification id, in commit order."""
+    last = 0
+    while page := recorder.select_notifications(last, 10_000, inclusive_of_start=False):
+        for notification in page:
+            yield notification.id, decode(notification.state)
+        last = page[-1].id
