@@ -26,7 +26,7 @@ from typing import Any, Final
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from engine.events import SCHEMA_VERSIONS, TOPIC_TYPES, Envelope, Event, StreamEvent
+from engine.events import SCHEMA_VERSIONS, TOPIC_TYPES, Envelope, Event, Lineage, StreamEvent
 from engine.upcasting import UPCASTERS, Upcaster
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "encode",
     "from_stored",
     "json_schema",
+    "lineages_of_array",
     "payloads_of_array",
     "to_json",
     "to_stored",
@@ -70,6 +71,7 @@ class MissingUpcasterError(CodecError):
 _msgpack_encoder: Final = msgspec.msgpack.Encoder(uuid_format="bytes")
 _json_encoder: Final = msgspec.json.Encoder()
 _envelope_decoder: Final = msgspec.msgpack.Decoder(Envelope)
+_lineage_array_decoder: Final = msgspec.msgpack.Decoder(list[Lineage])
 _stream_event_decoder: Final = msgspec.msgpack.Decoder(StreamEvent)
 _payload_decoder: Final = msgspec.msgpack.Decoder(Event)
 
@@ -174,6 +176,21 @@ class Decoder:
             events.append(event)
         return events
 
+    def lineages_of_array(self, data: bytes | memoryview) -> list[Lineage]:
+        """The lineages of one MessagePack array of stored envelopes, in order.
+
+        For recovering a whole engine: one call per commit; an array holding
+        an older shape falls back to `decode` per item.
+        """
+        try:
+            lineages = _lineage_array_decoder.decode(data)
+        except msgspec.DecodeError:
+            lineages = None
+        versions = self._versions
+        if lineages is None or any(e.schema_version != versions[type(e.data)] for e in lineages):
+            return [_lineage(self.decode(bytes(raw))) for raw in _raw_array_decoder.decode(data)]
+        return lineages
+
     def payloads_of_array(self, data: bytes | memoryview) -> list[Event]:
         """The payloads of one MessagePack array of stored envelopes, in order.
 
@@ -261,6 +278,10 @@ class Decoder:
         )
 
 
+def _lineage(envelope: Envelope) -> Lineage:
+    return Lineage(**{name: getattr(envelope, name) for name in Lineage.__struct_fields__})
+
+
 def _stream_event(envelope: Envelope) -> StreamEvent:
     return StreamEvent(**{name: getattr(envelope, name) for name in StreamEvent.__struct_fields__})
 
@@ -321,4 +342,5 @@ _decoder: Final = Decoder()
 decode: Final = _decoder.decode
 decode_for_replay: Final = _decoder.decode_for_replay
 payloads_of_array: Final = _decoder.payloads_of_array
+lineages_of_array: Final = _decoder.lineages_of_array
 from_stored: Final = _decoder.from_stored

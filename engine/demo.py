@@ -152,7 +152,7 @@ def _commit_all(recorder: ApplicationRecorder, events: list[Event], progress: Pr
         chunk = events[start : start + COMMIT_EVENTS_MAX]
         began = time.perf_counter()
         envelopes = stamper.stamp(
-            ((stock_stream_of(e), e) for e in chunk),
+            [(stock_stream_of(e), e) for e in chunk],
             timestamp=datetime.now(UTC),
             correlation_id=correlation,
             causation_id=correlation,

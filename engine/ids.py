@@ -1,0 +1,34 @@
+"""Event ids in bulk: random (version 4) UUIDs at a fraction of `uuid.uuid4`'s cost.
+
+`uuid4()` reads the OS's randomness once per id and runs UUID's checking
+constructor; a batch of ten thousand events paid more for its ids than for
+deciding them. Here one read of randomness serves the whole batch, and each
+UUID is built from an integer that is a valid version-4 value by construction.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+from uuid import UUID, SafeUUID
+
+_VERSION_4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def random_uuids(count: int) -> list[UUID]:
+    """`count` random version-4 UUIDs."""
+    raw = os.urandom(16 * count)
+    from_bytes = int.from_bytes
+    ids = []
+    for at in range(0, 16 * count, 16):
+        value = from_bytes(raw[at : at + 16]) & _VERSION_4_CLEAR | _VERSION_4_SET
+        uid = _new(UUID)
+        # UUID is immutable through __setattr__; this is how its own
+        # constructor sets the same two slots.
+        _set(uid, "int", value)
+        _set(uid, "is_safe", SafeUUID.unknown)
+        ids.append(uid)
+    return ids
