@@ -81,7 +81,7 @@ def stock_commits(events_per_commit: int, commits: int) -> list[list[StoredEvent
     assert len(events) == wanted, f"the workload made {len(events)} events, not {wanted}"
     correlation = uuid.uuid4()
     envelopes = Stamper().stamp(
-        ((stock_stream_of(e), e) for e in events),
+        [(stock_stream_of(e), e) for e in events],
         timestamp=datetime.now(UTC),
         correlation_id=correlation,
         causation_id=correlation,
