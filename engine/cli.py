@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
+import msgspec
 import typer
+from eventsourcing.persistence import ApplicationRecorder
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine.codec import json_schema
 from engine.demo import DemoSettings, DemoSummary, run_flash_sale
+from engine.engine import Engine
+from engine.intake import Refused, answer_lines
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
 
 app = typer.Typer(
@@ -98,6 +103,34 @@ def _print_summary(s: DemoSummary, store: str) -> None:
         table.add_row(name, value)
     console.print(table)
     console.print(f"store: {store}")
+
+
+@app.command()
+def submit(
+    source: Annotated[
+        typer.FileBinaryRead, typer.Argument(help="JSON lines of commands; - for stdin.")
+    ],
+    store: StoreOption = DEFAULT_STORE_URL,
+) -> None:
+    """Apply commands from JSON lines; print one JSON answer per line (events or error)."""
+    recorder = _recorder(store)
+    engine = Engine.open(recorder)
+    refused = 0
+    for reply in answer_lines(engine, source):
+        refused += isinstance(reply, Refused)
+        sys.stdout.buffer.write(msgspec.json.encode(reply) + b"\n")
+    sys.stdout.flush()
+    if refused:
+        typer.echo(f"{refused} line(s) refused; the others were applied", err=True)
+        raise typer.Exit(1)
+
+
+def _recorder(store: str) -> ApplicationRecorder:
+    try:
+        factory = open_factory(store)
+    except StoreURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--store") from None
+    return factory.application_recorder()
 
 
 @app.command()
