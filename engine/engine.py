@@ -457,10 +457,12 @@ class Engine:
             OrderConfirmed(order_id=order.order_id, total_cents=order.total_cents),
         )
 
-    def _release(self, order: Order) -> None:
-        if not order.holds:
+    def _release(self, order: Order, ended: frozenset[int] = frozenset()) -> None:
+        """Release the order's holds, but for those `ended` already (expired just now)."""
+        open_holds = [(hold_id, None) for hold_id in sorted(order.holds) if hold_id not in ended]
+        if not open_holds:
             return
-        for event in self.core.release([(hold_id, None) for hold_id in sorted(order.holds)]):
+        for event in self.core.release(open_holds):
             assert type(event) is not StockRejected, event
             self._emit(stock_stream_of(event), event)
 
@@ -768,19 +770,23 @@ class Engine:
 
     def _expire_holds(self) -> None:
         expired_orders: dict[str, None] = {}
+        expired: set[int] = set()
         while True:
             events = self.core.expire(self.now)
             for event in events:
-                order_id = self.hold_orders.get(event.hold_id)  # type: ignore[union-attr]
+                assert isinstance(event, HoldExpired), event
+                order_id = self.hold_orders.get(event.hold_id)
                 self._emit(stock_stream_of(event), event)
+                expired.add(event.hold_id)
                 if order_id is not None:
                     expired_orders[order_id] = None
             if len(events) < self.core.limits.batch_size_max:
                 break
+        ended = frozenset(expired)
         for order_id in expired_orders:
             order = self.orders[order_id]
             if order.status in AWAITING_DECISION:
-                self._release(order)
+                self._release(order, ended)
                 self._emit(order_stream_id(order_id), OrderExpired(order_id=order_id))
 
     def _flag_overdue(self) -> None:
