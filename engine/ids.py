@@ -14,6 +14,8 @@ from uuid import UUID, SafeUUID
 
 _VERSION_4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
 _VERSION_4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
+# Read once: an enum member read through its class costs a descriptor call.
+_UNKNOWN: Final = SafeUUID.unknown
 _new = object.__new__
 _set = object.__setattr__
 
@@ -29,6 +31,6 @@ def random_uuids(count: int) -> list[UUID]:
         # UUID is immutable through __setattr__; this is how its own
         # constructor sets the same two slots.
         _set(uid, "int", value)
-        _set(uid, "is_safe", SafeUUID.unknown)
+        _set(uid, "is_safe", _UNKNOWN)
         ids.append(uid)
     return ids
