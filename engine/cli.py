@@ -14,8 +14,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from engine.codec import json_schema
-from engine.demo import DemoSettings, DemoSummary, run_flash_sale
 from engine.engine import Engine
+from engine.flash_sale import DemoSettings, DemoSummary, run_flash_sale
 from engine.intake import Refused, answer_lines
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
 
@@ -36,8 +36,8 @@ StoreOption = Annotated[
 ]
 
 
-@app.command()
-def demo(
+@app.command("flash-sale")
+def flash_sale(
     store: StoreOption = DEFAULT_STORE_URL,
     units: Annotated[int, typer.Option(min=1, help="Units of the hot SKU in stock.")] = 120_000,
     buyers: Annotated[int, typer.Option(min=1, help="Buyers, one unit each.")] = 200_000,

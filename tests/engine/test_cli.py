@@ -11,9 +11,9 @@ from engine.events import TOPIC_TYPES
 runner = CliRunner()
 
 
-def test_demo_json_summary_adds_up(tmp_path: Path) -> None:
+def test_flash_sale_json_summary_adds_up(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'demo.db'}"
-    args = ["demo", "--store", store, "--units", "3000", "--buyers", "5000", "--json"]
+    args = ["flash-sale", "--store", store, "--units", "3000", "--buyers", "5000", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -26,9 +26,9 @@ def test_demo_json_summary_adds_up(tmp_path: Path) -> None:
     assert summary["events_replayed"] == summary["events"]
 
 
-def test_demo_runs_again_on_the_same_store(tmp_path: Path) -> None:
+def test_flash_sale_runs_again_on_the_same_store(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'demo.db'}"
-    args = ["demo", "--store", store, "--units", "100", "--buyers", "150", "--json"]
+    args = ["flash-sale", "--store", store, "--units", "100", "--buyers", "150", "--json"]
     first = json.loads(runner.invoke(app, args).stdout)
     second = runner.invoke(app, [*args[:-1], "--seed", "8", "--json"])
     assert second.exit_code == 0, second.output
@@ -39,16 +39,16 @@ def test_demo_runs_again_on_the_same_store(tmp_path: Path) -> None:
     assert summary["replay_matches"] is True
 
 
-def test_demo_prints_a_table_by_default(tmp_path: Path) -> None:
+def test_flash_sale_prints_a_table_by_default(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'demo.db'}"
-    result = runner.invoke(app, ["demo", "--store", store, "--units", "10", "--buyers", "20"])
+    result = runner.invoke(app, ["flash-sale", "--store", store, "--units", "10", "--buyers", "20"])
     assert result.exit_code == 0, result.output
     assert "oversold" in result.stdout
     assert "replayed state equals live state" in result.stdout
 
 
 def test_a_bad_store_url_names_the_option() -> None:
-    result = runner.invoke(app, ["demo", "--store", "mysql://db/x", "--buyers", "1"])
+    result = runner.invoke(app, ["flash-sale", "--store", "mysql://db/x", "--buyers", "1"])
     assert result.exit_code == 2
     assert "--store" in result.output
     assert "mysql://db/x" in result.output

@@ -1,4 +1,4 @@
-"""The demo: a flash sale on one hot SKU, through the stock core, into the store.
+"""A flash sale on one hot SKU, through the stock core, into the store.
 
 A hot SKU is stocked in a few locations; buyers each try to reserve one unit,
 far more buyers than units. Most winners pay (their holds are confirmed and
