@@ -18,6 +18,7 @@ from engine.engine import Engine
 from engine.flash_sale import DemoSettings, DemoSummary, run_flash_sale
 from engine.intake import Refused, answer_lines
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
+from engine.verify import render_report, verify_store
 
 app = typer.Typer(
     help="stockledger: an event-sourced order and inventory engine.",
@@ -131,6 +132,21 @@ def _recorder(store: str) -> ApplicationRecorder:
     except StoreURLError as error:
         raise typer.BadParameter(str(error), param_hint="--store") from None
     return factory.application_recorder()
+
+
+@app.command()
+def verify(
+    store: StoreOption = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Replay the whole store and check every invariant; exit 1 at the first violation."""
+    report = verify_store(_recorder(store))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        render_report(report, console)
+    if report.violation is not None:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -3,10 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 from typer.testing import CliRunner
 
 from engine.cli import app
+from engine.codec import from_stored, to_stored
 from engine.events import TOPIC_TYPES
+from engine.store import open_factory
 
 runner = CliRunner()
 
@@ -61,3 +64,25 @@ def test_schema_describes_every_event() -> None:
     defined = set(schema["$defs"])
     for types in TOPIC_TYPES.values():
         assert {cls.__name__ for cls in types} <= defined
+
+
+def test_verify_passes_a_clean_store_and_fails_a_corrupted_one(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'v.db'}"
+    assert (
+        runner.invoke(
+            app, ["flash-sale", "--store", store, "--units", "5", "--buyers", "8"]
+        ).exit_code
+        == 0
+    )
+    clean = runner.invoke(app, ["verify", "--store", store, "--json"])
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.stdout)["violation"] is None
+    recorder = open_factory(store).application_recorder()
+    (last,) = recorder.select_notifications(recorder.max_notification_id(), 1)
+    # The same event again under the next version: a duplicate event id.
+    envelope = msgspec.structs.replace(from_stored(last), version=10**6)
+    recorder.insert_events([to_stored(envelope)])
+    broken = runner.invoke(app, ["verify", "--store", store, "--json"])
+    assert broken.exit_code == 1
+    violation = json.loads(broken.stdout)["violation"]
+    assert violation["stream_id"] == envelope.stream_id
