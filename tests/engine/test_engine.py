@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from engine.commands import json_decoder
 from engine.engine import EngineBrokenError
 from engine.events import (
     ClockAdvanced,
@@ -1264,3 +1266,27 @@ def test_holds_expire_after_reopening(shop: Shop) -> None:
 
     assert kinds(shop.one(advance(TTL_S))) == ["ClockAdvanced", "HoldExpired", "OrderExpired"]
     assert shop.status("held") == "expired"
+
+
+# ---------------------------------------------------------------- payment terms
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="payment terms are validated nowhere: SetCreditLimit with 'net-x' opens the "
+    "account, and shipping to it later dies on int('x') in CreditAccount.net_days",
+)
+@pytest.mark.parametrize("terms", ["net-x", "net-", "monthly"])
+def test_credit_account_terms_must_be_prepaid_or_net_n(empty_shop: Shop, terms: str) -> None:
+    body = (
+        '{"type": "SetCreditLimit", "command_id": "lim", "customer_id": "cu", '
+        f'"limit_cents": 1000, "payment_terms": "{terms}"}}'
+    )
+    try:
+        command = json_decoder.decode(body)
+    except msgspec.ValidationError:
+        return
+    answer = empty_shop.one(command)
+    assert kinds(answer) == ["CreditCommandRejected"]
+    assert not empty_shop.engine.accounts["cu"].opened
