@@ -7,12 +7,13 @@ then the state they leave: order status, stock core, credit exposure.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from engine.commands import json_decoder
+from engine.commands import AnyCommand, json_decoder
 from engine.engine import EngineBrokenError
 from engine.events import (
     ClockAdvanced,
@@ -93,14 +94,16 @@ WRITE_OFF = Disposition.WRITE_OFF
 NET_30_S = 30 * DAY_S
 
 
-def rejection(answer_events: list[object]) -> OrderCommandRejected:
+def rejection(answer_events: Sequence[object]) -> OrderCommandRejected:
     assert len(answer_events) == 1, answer_events
     (event,) = answer_events
     assert isinstance(event, OrderCommandRejected), event
     return event
 
 
-def reserved_a(hold_id: int, quantity: int, location: str = "east", reserved: int = 0) -> object:
+def reserved_a(
+    hold_id: int, quantity: int, location: str = "east", reserved: int = 0
+) -> StockReserved:
     return StockReserved(
         sku="A",
         location=location,
@@ -240,7 +243,7 @@ def test_duplicate_order_id_is_rejected_and_leaves_the_order_alone(shop: Shop) -
     assert shop.available("A", "east") == (10, 3)
 
 
-def kinds_of(events: list[object]) -> list[str]:
+def kinds_of(events: Sequence[object]) -> list[str]:
     return [type(event).__name__ for event in events]
 
 
@@ -1138,7 +1141,7 @@ def test_same_order_id_twice_in_one_batch_is_a_duplicate(shop: Shop) -> None:
 
 # ---------------------------------------------------------------- restart
 
-HISTORY = [
+HISTORY: list[list[AnyCommand]] = [
     [advance(100)],
     [place("conf", line("A", 12), line("B", 1)), place("held", line("A", 1, 9_000))],
     [place("pp", line("B", 1), terms="prepaid", customer="walk-in"), capture("pp", 250)],
@@ -1191,12 +1194,14 @@ def picture(shop: Shop) -> dict[str, object]:
     }
 
 
-def play(shop: Shop, history: list[list[object]], reopen: bool) -> list[tuple[object, ...]]:
-    written = []
+def play(
+    shop: Shop, history: Sequence[Sequence[AnyCommand]], reopen: bool
+) -> list[tuple[object, ...]]:
+    written: list[tuple[object, ...]] = []
     for batch in history:
         if reopen:
             shop.reopen()
-        for answer in shop.submit(*batch):  # type: ignore[arg-type]
+        for answer in shop.submit(*batch):
             written += [(e.stream_id, e.version, e.causation_id, e.data) for e in answer.events]
     return written
 
