@@ -16,13 +16,22 @@ from typing import Annotated, Final
 
 import msgspec
 
-from engine.events import Disposition, PaymentTerms, ShipTo
+from engine.events import Disposition, ShipTo
 
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 LINES_PER_ORDER_MAX: Final = 64
+# Checked here, where commands come in, so the engine never meets other terms.
+PaymentTerms = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(prepaid|net-[1-9][0-9]{0,2})$",
+        description="`prepaid`, or `net-N` (N from 1 to 999 days).",
+        examples=["prepaid", "net-30"],
+    ),
+]
 Lines = Annotated[
     tuple["CommandLine", ...], msgspec.Meta(min_length=1, max_length=LINES_PER_ORDER_MAX)
 ]

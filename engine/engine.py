@@ -48,9 +48,11 @@ from engine.commands import (
     PlaceOrder,
     ReceiveStock,
     RecordPayment,
+    ReturnLine,
     ReturnLines,
     SetCreditLimit,
     ShipLines,
+    SkuQuantity,
     command_uuid,
 )
 from engine.credit import CreditAccount, CreditPolicy
@@ -244,7 +246,12 @@ class Engine:
             if key in self.answered or key in decided:
                 continue
             start = len(self._pairs)
-            _HANDLERS[type(command)](self, command)
+            try:
+                _HANDLERS[type(command)](self, command)
+            except BaseException:
+                # The batch's earlier commands are in memory but not in the store.
+                self._broken = True
+                raise
             decided[key] = (i, start, len(self._pairs))
         envelopes = self._commit(commands, cids, decided)
         answers = []
@@ -573,21 +580,22 @@ class Engine:
         if order.status not in SHIPPABLE:
             self._wrong_state(command, order, "confirmed")
             return
-        draws: list[tuple[int, int]] = []
-        for line in command.lines:
-            taken = order.take(line.sku, command.location, line.quantity)
-            held = sum(amount for _, amount in taken)
-            if held < line.quantity:
-                detail = (
-                    f"order {order.order_id} holds {held} of {line.sku} "
-                    f"at {command.location}, not {line.quantity}"
-                )
-                self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
-                return
-            draws += [(hold.hold_id, amount) for hold, amount in taken]
+        if command.shipment_id in order.shipments:
+            detail = f"order {order.order_id} already has shipment {command.shipment_id!r}"
+            self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+            return
+        draws = self._draws(command, order)
+        if draws is None:
+            return
         for event in self.core.ship(draws):
             assert type(event) is not StockRejected, event
             self._emit(stock_stream_of(event), event)
+        # Priced before the shipment is folded in: these units come after
+        # what had shipped before.
+        value = sum(
+            order.value_of(line.sku, line.quantity, order.shipped.get(line.sku, 0))
+            for line in _summed(command.lines)
+        )
         lines = tuple(LineQuantity(line.sku, line.quantity) for line in command.lines)
         self._emit(
             order_stream_id(order.order_id),
@@ -606,10 +614,33 @@ class Engine:
                     customer_id=order.customer_id,
                     invoice_id=f"{order.order_id}/{command.shipment_id}",
                     order_id=order.order_id,
-                    amount_cents=sum(order.value_of(line.sku, line.quantity) for line in lines),
+                    amount_cents=value,
                     due_at=self.now + account.net_days * SECONDS_PER_DAY,
                 ),
             )
+
+    def _draws(self, command: ShipLines, order: Order) -> list[tuple[int, int]] | None:
+        """The holds a shipment draws on, or None (and a rejection) if it cannot ship.
+
+        Checked whole before the core changes anything: each SKU's total
+        against the order's holds at the location, and against what is on
+        hand there (a backordered hold may hold more than has arrived).
+        """
+        draws: list[tuple[int, int]] = []
+        for line in _summed(command.lines):
+            taken = order.take(line.sku, command.location, line.quantity)
+            held = sum(amount for _, amount in taken)
+            slot = self.core.slot(line.sku, command.location)
+            on_hand = 0 if slot is None else slot.on_hand
+            if held < line.quantity or on_hand < line.quantity:
+                detail = (
+                    f"order {order.order_id} holds {held} of {line.sku} at "
+                    f"{command.location} and {on_hand} are on hand; cannot ship {line.quantity}"
+                )
+                self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
+                return None
+            draws += [(hold.hold_id, amount) for hold, amount in taken]
+        return draws
 
     def _deliver(self, command: DeliverOrder) -> None:
         order = self._order_for(command, command.order_id)
@@ -628,7 +659,7 @@ class Engine:
         order = self._order_for(command, command.order_id)
         if order is None:
             return
-        for line in command.lines:
+        for line in _summed(command.lines):
             returnable = order.shipped.get(line.sku, 0) - order.returned.get(line.sku, 0)
             if line.quantity > returnable:
                 detail = (
@@ -637,12 +668,12 @@ class Engine:
                 )
                 self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
                 return
-            if (
-                line.disposition is Disposition.RESTOCK
-                and self.core.slot(line.sku, line.location) is None
-            ):
+        for returned_line in command.lines:
+            restocked = returned_line.disposition is Disposition.RESTOCK
+            if restocked and self.core.slot(returned_line.sku, returned_line.location) is None:
                 detail = (
-                    f"{line.sku} is not stocked at {line.location}; restock it where it is stocked"
+                    f"{returned_line.sku} is not stocked at {returned_line.location}; "
+                    "restock it where it is stocked"
                 )
                 self._reject_order(command, order.order_id, CommandReason.INVALID_COMMAND, detail)
                 return
@@ -653,6 +684,12 @@ class Engine:
         ]
         for event in self.core.restock(restock) if restock else []:
             self._emit(stock_stream_of(event), event)
+        # Priced before the return is folded in: these units come after
+        # what had been returned before.
+        amount = sum(
+            order.value_of(line.sku, line.quantity, order.returned.get(line.sku, 0))
+            for line in _summed(command.lines)
+        )
         returned = tuple(
             ReturnedLine(line.sku, line.quantity, line.disposition) for line in command.lines
         )
@@ -661,7 +698,6 @@ class Engine:
             LinesReturned(order_id=order.order_id, return_id=command.return_id, lines=returned),
         )
         if not order.prepaid:
-            amount = sum(order.value_of(line.sku, line.quantity) for line in command.lines)
             self._emit(
                 customer_stream_id(order.customer_id),
                 CreditNoteIssued(
@@ -814,6 +850,14 @@ class Engine:
                         due_at=due_at,
                     ),
                 )
+
+
+def _summed(lines: Sequence[SkuQuantity | ReturnLine]) -> list[SkuQuantity]:
+    """Quantities per SKU, first mention first: a SKU named twice counts once, in full."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    return [SkuQuantity(sku, quantity) for sku, quantity in totals.items()]
 
 
 _HANDLERS: Final[dict[type, Callable[[Engine, Any], None]]] = {

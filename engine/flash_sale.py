@@ -155,7 +155,8 @@ def _commit_all(recorder: ApplicationRecorder, events: list[Event], progress: Pr
             [(stock_stream_of(e), e) for e in chunk],
             timestamp=datetime.now(UTC),
             correlation_id=correlation,
-            causation_id=correlation,
+            # One cause per commit: a cause's events never span two commits.
+            causation_id=uuid.uuid4(),
         )
         commit(recorder, envelopes)
         spent += time.perf_counter() - began

@@ -67,7 +67,6 @@ class Order:
         "shipped",
         "status",
         "total_cents",
-        "unit_price",
     )
 
     def __init__(self, placed: OrderPlaced) -> None:
@@ -77,10 +76,6 @@ class Order:
         self.payment_terms = placed.payment_terms
         self.lines: tuple[OrderLine, ...] = placed.lines
         self.total_cents = sum(line.quantity * line.unit_price_cents for line in placed.lines)
-        # The first line's price is the SKU's price in this order.
-        self.unit_price: dict[str, int] = {}
-        for line in placed.lines:
-            self.unit_price.setdefault(line.sku, line.unit_price_cents)
         self.status = OrderStatus.PLACED
         self.holds: dict[int, OrderHold] = {}
         self.expires_at = 0
@@ -167,8 +162,23 @@ class Order:
                 quantity -= amount
         return taken
 
-    def value_of(self, sku: str, quantity: int) -> int:
-        return self.unit_price.get(sku, 0) * quantity
+    def value_of(self, sku: str, quantity: int, after: int = 0) -> int:
+        """The price of `quantity` units of `sku`, the first `after` units skipped.
+
+        A SKU on several lines at several prices is counted line by line, in
+        order: shipping (or returning) the first units prices them at the
+        first line's price, the next at the next line's.
+        """
+        value = 0
+        for line in self.lines:
+            if line.sku != sku or not quantity:
+                continue
+            skipped = min(after, line.quantity)
+            after -= skipped
+            units = min(quantity, line.quantity - skipped)
+            value += units * line.unit_price_cents
+            quantity -= units
+        return value
 
 
 _ENDING: dict[type, OrderStatus] = {

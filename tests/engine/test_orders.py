@@ -85,8 +85,10 @@ def test_a_placed_order_knows_its_totals_and_prices() -> None:
     assert status_of(order) is OrderStatus.PLACED
     assert order.total_cents == 3 * 100 + 2 * 250 + 90
     assert order.ordered == {"A": 4, "B": 2}
-    assert order.unit_price == {"A": 100, "B": 250}
     assert order.value_of("A", 2) == 200
+    # A's fourth unit is on the line priced 90.
+    assert order.value_of("A", 4) == 390
+    assert order.value_of("A", 1, after=3) == 90
     assert order.value_of("Z", 2) == 0
     assert not order.prepaid
     assert (order.holds, order.paid_cents, order.held_reason) == ({}, 0, None)
