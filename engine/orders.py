@@ -37,6 +37,7 @@ class OrderStatus(StrEnum):
     PARTIALLY_SHIPPED = "partially_shipped"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    RETURNED = "returned"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
@@ -126,6 +127,9 @@ class Order:
             assert isinstance(event, LinesReturned)
             for line in event.lines:
                 self.returned[line.sku] = self.returned.get(line.sku, 0) + line.quantity
+            everything = all(self.returned.get(s, 0) >= q for s, q in self.shipped.items())
+            if everything and self.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+                self.status = OrderStatus.RETURNED
         elif kind in (OrderRejected, OrderCancelled, OrderExpired):
             self.status = _ENDING[kind]
             self.holds = {}

@@ -289,3 +289,23 @@ def test_which_statuses_allow_what() -> None:
     assert {OrderStatus.RESERVED, OrderStatus.CREDIT_HELD} == AWAITING_DECISION
     assert AWAITING_DECISION | {OrderStatus.CONFIRMED} == CANCELLABLE
     assert {OrderStatus.CONFIRMED, OrderStatus.PARTIALLY_SHIPPED} == SHIPPABLE
+
+
+def test_an_order_whose_every_shipped_unit_came_back_is_returned() -> None:
+    partly = order_after(
+        RESERVED,
+        CONFIRMED,
+        shipped("s1", "east", ("A", 4), ("B", 2)),
+        OrderDelivered(order_id="o1", shipment_id="s1"),
+        LinesReturned(
+            order_id="o1", return_id="r1", lines=(ReturnedLine("A", 4, Disposition.RESTOCK),)
+        ),
+    )
+    assert status_of(partly) is OrderStatus.DELIVERED
+    assert partly is not None
+    partly.apply(
+        LinesReturned(
+            order_id="o1", return_id="r2", lines=(ReturnedLine("B", 2, Disposition.WRITE_OFF),)
+        )
+    )
+    assert status_of(partly) is OrderStatus.RETURNED
