@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Final
 
 import msgspec
 import typer
@@ -14,10 +16,12 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from engine.codec import json_schema
+from engine.demo import DemoSummary, run_demo
 from engine.engine import Engine
-from engine.flash_sale import DemoSettings, DemoSummary, run_flash_sale
+from engine.flash_sale import FlashSaleSettings, FlashSaleSummary, run_flash_sale
 from engine.intake import Refused, answer_lines
-from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
+from engine.simulator import SimulatorSettings
+from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
 from engine.verify import render_report, verify_store
 
 app = typer.Typer(
@@ -37,6 +41,88 @@ StoreOption = Annotated[
 ]
 
 
+DEMO_STORE_URL: Final = "sqlite:///data/demo.db"
+
+Update = Callable[[int, int], None]
+
+
+@contextmanager
+def _progress_bar(*, disable: bool) -> Iterator[Callable[[str], Update]]:
+    """Progress on stderr; `stage(name)` gives the callback `(done, total)` of one bar."""
+    with Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        TextColumn("{task.completed:>12,} / {task.total:,}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=disable,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def stage(name: str) -> Update:
+            def update(done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total)
+                bar.update(tasks[name], completed=done, total=total)
+
+            return update
+
+        yield stage
+
+
+@app.command()
+def demo(
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store",
+            help="An empty store for the demo. Default: data/demo.db, made afresh each run.",
+        ),
+    ] = DEMO_STORE_URL,
+    orders: Annotated[int, typer.Option(min=1, help="Orders the storefront places.")] = 50_000,
+    customers: Annotated[int, typer.Option(min=1)] = 2_000,
+    skus: Annotated[int, typer.Option(min=2)] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the storefront.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """A seeded storefront drives the engine; then verify checks the whole store."""
+    if store == DEMO_STORE_URL:
+        for leftover in sqlite_path(store).parent.glob(sqlite_path(store).name + "*"):
+            leftover.unlink()
+    recorder = _recorder(store)
+    if recorder.max_notification_id() is not None:
+        msg = f"{store} already holds events; the demo needs an empty store"
+        raise typer.BadParameter(msg, param_hint="--store")
+    settings = SimulatorSettings(orders=orders, customers=customers, skus=skus, seed=seed)
+    with _progress_bar(disable=as_json) as progress:
+        summary = run_demo(recorder, settings, progress("orders"))
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        _print_demo(summary)
+    if not summary.report.ok:
+        raise typer.Exit(1)
+
+
+def _print_demo(summary: DemoSummary) -> None:
+    head = Table(title="stockledger demo", show_header=False)
+    head.add_column()
+    head.add_column(justify="right")
+    head.add_row("orders", f"{summary.orders:,}")
+    head.add_row("orders/s (end to end, durable)", f"{summary.orders_per_s:,.0f}")
+    head.add_row("events", f"{summary.stats.events:,}")
+    console.print(head)
+    outcomes = Table(title="outcomes", show_header=False)
+    outcomes.add_column()
+    outcomes.add_column(justify="right")
+    for name, count in sorted(summary.stats.outcomes.items()):
+        outcomes.add_row(name, f"{count:,}")
+    for name, count in sorted(summary.stats.rejections.items()):
+        outcomes.add_row(f"command refused {name}", f"{count:,}")
+    console.print(outcomes)
+    render_report(summary.report, console)
+
+
 @app.command("flash-sale")
 def flash_sale(
     store: StoreOption = DEFAULT_STORE_URL,
@@ -49,28 +135,16 @@ def flash_sale(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run a flash sale on one hot SKU through the stock core into the store."""
-    settings = DemoSettings(units=units, buyers=buyers, pay_percent=pay_percent, seed=seed)
+    settings = FlashSaleSettings(units=units, buyers=buyers, pay_percent=pay_percent, seed=seed)
     try:
         factory = open_factory(store)
     except StoreURLError as error:
         raise typer.BadParameter(str(error), param_hint="--store") from None
     recorder = factory.application_recorder()
-    with Progress(
-        TextColumn("{task.description:<8}"),
-        BarColumn(),
-        TextColumn("{task.completed:>12,} / {task.total:,}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=as_json,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        summary = run_flash_sale(recorder, settings, progress)
+    with _progress_bar(disable=as_json) as stages:
+        summary = run_flash_sale(
+            recorder, settings, lambda stage, done, total: stages(stage)(done, total)
+        )
     factory.close()
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
@@ -80,7 +154,7 @@ def flash_sale(
         raise typer.Exit(1)
 
 
-def _print_summary(s: DemoSummary, store: str) -> None:
+def _print_summary(s: FlashSaleSummary, store: str) -> None:
     table = Table(title=f"Flash sale on {s.sku}", show_header=False)
     table.add_column(justify="left")
     table.add_column(justify="right")

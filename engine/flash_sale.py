@@ -34,7 +34,7 @@ HOLD_TTL: Final = 30
 
 
 @dataclass(frozen=True)
-class DemoSettings:
+class FlashSaleSettings:
     units: int = 120_000
     buyers: int = 200_000
     pay_percent: int = 90
@@ -42,7 +42,7 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
-class DemoSummary:
+class FlashSaleSummary:
     sku: str
     units: int
     buyers: int
@@ -67,8 +67,8 @@ Progress = Callable[[str, int, int], None]
 
 
 def run_flash_sale(
-    recorder: ApplicationRecorder, settings: DemoSettings, progress: Progress
-) -> DemoSummary:
+    recorder: ApplicationRecorder, settings: FlashSaleSettings, progress: Progress
+) -> FlashSaleSummary:
     rng = random.Random(settings.seed)
     # A SKU of its own per run, so runs can share one store without clashing.
     sku = f"FLASH-{uuid.UUID(int=rng.getrandbits(128)).hex[:8]}"
@@ -117,7 +117,7 @@ def run_flash_sale(
     replay_s = time.perf_counter() - began
 
     shipped = sum(isinstance(e, StockShipped) for e in events)
-    return DemoSummary(
+    return FlashSaleSummary(
         sku=sku,
         units=settings.units,
         buyers=settings.buyers,

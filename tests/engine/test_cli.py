@@ -86,3 +86,20 @@ def test_verify_passes_a_clean_store_and_fails_a_corrupted_one(tmp_path: Path) -
     assert broken.exit_code == 1
     violation = json.loads(broken.stdout)["violation"]
     assert violation["stream_id"] == envelope.stream_id
+
+
+def test_demo_drives_a_storefront_and_verifies_the_store(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'demo.db'}"
+    args = ["demo", "--store", store, "--orders", "1500", "--customers", "100", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["orders"] == 1500
+    assert summary["orders_per_s"] > 0
+    assert summary["verify"]["ok"] is True
+    assert summary["verify"]["events"] == summary["events"]
+    assert summary["outcomes"]["confirmed"] > 0
+    assert {"expired", "cancelled", "rejected:insufficient_stock"} <= set(summary["outcomes"])
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2
+    assert "already holds events" in again.output
