@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Final
 
 import msgspec
@@ -19,6 +20,14 @@ from engine.codec import json_schema
 from engine.demo import DemoSummary, run_demo
 from engine.engine import Engine
 from engine.flash_sale import FlashSaleSettings, FlashSaleSummary, run_flash_sale
+from engine.history import (
+    HistoryError,
+    history,
+    render_history,
+    render_state,
+    state_at,
+    to_jsonable,
+)
 from engine.intake import Refused, answer_lines
 from engine.simulator import SimulatorSettings
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
@@ -221,6 +230,51 @@ def verify(
         render_report(report, console)
     if report.violation is not None:
         raise typer.Exit(1)
+
+
+@app.command("history")
+def history_command(
+    stream: Annotated[str, typer.Argument(help="order-…, customer-…, sku-…@location or clock")],
+    store: StoreOption = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one per event.")] = False,
+) -> None:
+    """Every event of a stream, with the stream's state after each one."""
+    try:
+        rows = history(_recorder(store), stream)
+    except HistoryError as error:
+        raise typer.BadParameter(str(error), param_hint="STREAM") from None
+    if as_json:
+        for envelope, state in rows:
+            typer.echo(json.dumps(to_jsonable(envelope, state)))
+    else:
+        render_history(stream, rows, console)
+
+
+@app.command()
+def state(
+    stream: Annotated[str, typer.Argument(help="order-…, customer-…, sku-…@location or clock")],
+    at: Annotated[int | None, typer.Option("--at", help="As of this version.")] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="As of this time (ISO 8601; UTC when no zone is given).",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        ),
+    ] = None,
+    store: StoreOption = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """A stream's state at a version (--at) or as of a time (--as-of); else its latest."""
+    when = as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    try:
+        folded, envelope = state_at(_recorder(store), stream, version=at, as_of=when)
+    except (HistoryError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="STREAM / --at / --as-of") from None
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(envelope, folded)))
+    else:
+        render_state(stream, folded, envelope, console)
 
 
 @app.command()

@@ -103,3 +103,27 @@ def test_demo_drives_a_storefront_and_verifies_the_store(tmp_path: Path) -> None
     again = runner.invoke(app, args)
     assert again.exit_code == 2
     assert "already holds events" in again.output
+
+
+def test_history_and_state_of_an_order(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'h.db'}"
+    source = tmp_path / "c.jsonl"
+    ship_to = '{"name":"A","street":"s","city":"c","postal_code":"1","country":"DE"}'
+    source.write_text(
+        '{"type":"ConfigureSlot","command_id":"c1","sku":"A","location":"w1"}\n'
+        '{"type":"ReceiveStock","command_id":"c2","sku":"A","location":"w1","quantity":5,"reference":"p"}\n'
+        '{"type":"SetCreditLimit","command_id":"c3","customer_id":"cu","limit_cents":900,"payment_terms":"net-30"}\n'
+        '{"type":"PlaceOrder","command_id":"c4","order_id":"o1","customer_id":"cu","channel":"web",'
+        f'"payment_terms":"net-30","ship_to":{ship_to},'
+        '"lines":[{"sku":"A","quantity":2,"unit_price_cents":400}]}\n'
+    )
+    assert runner.invoke(app, ["submit", str(source), "--store", store]).exit_code == 0
+    rows = runner.invoke(app, ["history", "order-o1", "--store", store, "--json"])
+    assert rows.exit_code == 0, rows.output
+    statuses = [json.loads(line)["state"]["status"] for line in rows.stdout.splitlines()]
+    assert statuses == ["placed", "reserved", "confirmed"]
+    at_two = runner.invoke(app, ["state", "order-o1", "--at", "2", "--store", store, "--json"])
+    assert json.loads(at_two.stdout)["state"]["status"] == "reserved"
+    missing = runner.invoke(app, ["state", "order-o9", "--store", store])
+    assert missing.exit_code == 2
+    assert "order-o9" in missing.output
