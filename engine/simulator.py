@@ -19,9 +19,10 @@ A run has two phases:
    A day has `ticks_per_day` ticks, then the clock jumps to the next
    morning, so orders left unpaid or unreviewed expire overnight. The day's
    last tick takes no new orders: it leaves the day's last payments and
-   reviews the time to arrive before the night. Once every
-   order is placed the clock jumps from one follow-up to the next until none
-   is left: late payers' invoices fall overdue on the way.
+   reviews the time to arrive before the night. Once every order is placed
+   the clock jumps from one follow-up to the next until none is left (late
+   payers' invoices fall overdue on the way), then to the next morning, by
+   when every hold still unconfirmed has expired.
 
 `flow_workload` is the other workload here: the throughput bar's orders,
 every one of which goes all the way to confirmed.
@@ -35,7 +36,7 @@ import operator
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from engine.commands import (
@@ -57,7 +58,7 @@ from engine.commands import (
     ShipLines,
     SkuQuantity,
 )
-from engine.engine import Answer, Engine
+from engine.engine import Answer, Engine, EngineSettings
 from engine.events import (
     CommandRejected,
     CreditCommandRejected,
@@ -107,8 +108,8 @@ CITIES: Final = (
     ("Graz", "AT"),
     ("Turin", "IT"),
 )
-# The engine refuses batches above its own limit (EngineSettings.batch_size_max).
-ENGINE_BATCH_MAX: Final = 10_000
+# The engine refuses batches above its limit.
+ENGINE_BATCH_MAX: Final = EngineSettings.batch_size_max
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,13 @@ class SimulatorSettings:
     lead_time_days: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("orders", "customers", "skus", "locations", "batch_size", "tick_s"):
+        positive = ("orders", "customers", "skus", "locations", "batch_size", "tick_s")
+        for name in (*positive, "stock_days", "lead_time_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SimulatorSettings.{name} is {getattr(self, name)}; give >= 1")
+        for name in (f.name for f in fields(self) if f.name.endswith("_percent")):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"SimulatorSettings.{name} is {getattr(self, name)}; give 0..100")
         if not 0 <= self.hot_skus < self.skus:
             raise ValueError(
                 f"hot_skus {self.hot_skus} must be below skus {self.skus}: "
@@ -215,7 +220,6 @@ class _Customer:
 
 @dataclass
 class _Order:
-    customer: _Customer
     total_cents: int
     # location -> sku -> quantity held there, from OrderStockReserved
     held: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -223,7 +227,6 @@ class _Order:
 
 @dataclass
 class _Shipment:
-    order_id: str
     location: str
     lines: tuple[SkuQuantity, ...]
 
@@ -241,6 +244,7 @@ class Storefront:
         self._now = 0
         self._ticks = 0
         self._placed = 0
+        self._closed = False
         self._batches = 0
         self._events = 0
         self._sent: Sequence[AnyCommand] | None = None
@@ -318,8 +322,13 @@ class Storefront:
             room = settings.batch_commands_max - len(batch) - 1
             count = min(settings.batch_size, settings.orders - self._placed, room)
             batch += [self._place() for _ in range(count)]
-        if batch or due:
+        if batch or due or self._placed < settings.orders:
             batch.append(self._advance())
+        elif not self._closed:
+            # The run ends the next morning, when every hold left unconfirmed has expired.
+            self._closed = True
+            self._now = (self._now // DAY_S + 1) * DAY_S
+            batch.append(AdvanceClock(command_id=self._id("clock"), now=self._now))
         return batch
 
     def _id(self, kind: str) -> str:
@@ -467,7 +476,7 @@ class Storefront:
             prices[sku.name] = sku.price_cents
         lines = tuple(CommandLine(sku, q, prices[sku]) for sku, q in quantities.items())
         order_id = f"O{self._placed:07d}"
-        self._orders[order_id] = _Order(customer, sum(q * prices[s] for s, q in quantities.items()))
+        self._orders[order_id] = _Order(sum(q * prices[s] for s, q in quantities.items()))
         (channel,) = rng.choices(CHANNELS, cum_weights=_CHANNEL_CUMULATIVE)
         campaign = CAMPAIGNS[int(random() * len(CAMPAIGNS))] if random() < 0.25 else None
         return PlaceOrder(
@@ -541,7 +550,7 @@ class Storefront:
         for location, held in order.held.items():
             shipment_id = f"S{self._serial + 1}"
             lines = tuple(SkuQuantity(sku, quantity) for sku, quantity in held.items())
-            self._shipments[shipment_id] = _Shipment(event.order_id, location, lines)
+            self._shipments[shipment_id] = _Shipment(location, lines)
             delay = rng.randrange(1, self.settings.ticks_per_day + 1) * self.settings.tick_s
             self._later(
                 delay,

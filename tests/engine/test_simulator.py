@@ -173,6 +173,27 @@ def test_settings_are_checked() -> None:
         SimulatorSettings(batch_commands_max=20_000)
     with pytest.raises(ValueError, match="a day needs"):
         SimulatorSettings(ticks_per_day=1)
+    with pytest.raises(ValueError, match="cancel_percent"):
+        SimulatorSettings(cancel_percent=101)
+
+
+def test_a_quiet_evening_does_not_end_the_run(tmp_path: Path) -> None:
+    """Nothing to follow up (prepaid orders nobody pays, stock to last months),
+    and the day's last tick takes no orders: the run still goes on to place
+    them all, and they expire."""
+    settings = replace(
+        SETTINGS,
+        orders=40,
+        batch_size=5,
+        prepaid_percent=100,
+        net_14_percent=0,
+        capture_percent=0,
+        stock_days=100,
+        adjust_percent=0,
+    )
+    stats = run(_engine(tmp_path / "x.db"), settings)
+    assert stats.commands["PlaceOrder"] == 40
+    assert stats.outcomes["expired"] == stats.outcomes["held:awaiting_payment"]
 
 
 def test_run_drives_an_engine_to_the_end(tmp_path: Path) -> None:
