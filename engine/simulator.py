@@ -356,12 +356,11 @@ class Storefront:
         rng = self._rng
         settings = self.settings
         orders_per_day = settings.batch_size * settings.ticks_per_day
-        # Two units a line on average (quantities 1..3), before baskets merge lines.
         mean_lines = sum(map(operator.mul, LINE_COUNTS, LINE_COUNT_WEIGHTS)) / sum(
             LINE_COUNT_WEIGHTS
         )
-        mean_units_per_order = 2 * mean_lines
-        units_per_day = orders_per_day * mean_units_per_order
+        # Two units a line on average (quantities 1..3).
+        units_per_day = orders_per_day * mean_lines * 2
         hot_units = units_per_day * settings.hot_line_percent / 100
         skus = []
         for i in range(settings.skus):
