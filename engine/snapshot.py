@@ -126,8 +126,8 @@ AccountRow = tuple[
 ]
 
 
-class SnapshotFormatError(ValueError):
-    """Bytes that are not a snapshot this engine can read."""
+class SnapshotError(ValueError):
+    """A snapshot this engine cannot use: not a snapshot, another format version, another store."""
 
 
 class SnapshotHead(msgspec.Struct, array_like=True, frozen=True):
@@ -208,7 +208,7 @@ def restore(engine: Engine, data: bytes) -> int:
                 f"the snapshot covers notification {snapshot.notification_id} but the store "
                 f"ends at {stored}: it was taken of another store; open the engine without it"
             )
-            raise SnapshotFormatError(msg)
+            raise SnapshotError(msg)
         engine.core = StockCore.from_snapshot(snapshot.core)
         engine.orders = _orders(snapshot.orders)
         engine.accounts = _accounts(snapshot.accounts)
@@ -226,19 +226,19 @@ def _decode(data: bytes) -> EngineSnapshot:
         version = _head_decoder.decode(data).format_version
     except msgspec.DecodeError as e:
         msg = f"not an engine snapshot ({e}); open the engine without it (full replay)"
-        raise SnapshotFormatError(msg) from e
+        raise SnapshotError(msg) from e
     if version != FORMAT_VERSION:
         msg = (
             f"snapshot format version {version} is not one this engine reads "
             f"(it reads {FORMAT_VERSION}); open the engine without it (full replay) "
             "and save a new snapshot"
         )
-        raise SnapshotFormatError(msg)
+        raise SnapshotError(msg)
     try:
         return _decoder.decode(data)
     except msgspec.DecodeError as e:
         msg = f"snapshot format version {version} is malformed: {e}"
-        raise SnapshotFormatError(msg) from e
+        raise SnapshotError(msg) from e
 
 
 @contextmanager
@@ -339,5 +339,5 @@ def load_latest(recorder: AggregateRecorder) -> bytes | None:
     (event,) = newest
     if event.topic != SNAPSHOT_TOPIC:
         msg = f"stream {SNAPSHOT_STREAM!r} holds a {event.topic!r}, not an engine snapshot"
-        raise SnapshotFormatError(msg)
+        raise SnapshotError(msg)
     return event.state
