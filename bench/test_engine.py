@@ -33,7 +33,7 @@ from engine.store import open_factory
 
 # (timed, with --benchmark-disable)
 ENGINE_ORDERS: Final = (20_000, 1_000)
-PEER_ORDERS: Final = (2_000, 100)
+PEER_ORDERS: Final = (1_000, 100)
 RESTART_ORDERS: Final = (100_000, 1_000)  # ten events an order: a million events
 COMMANDS_PER_SUBMIT: Final = 1_000
 BUILD_COMMANDS_PER_SUBMIT: Final = 10_000
@@ -114,7 +114,7 @@ def test_flow_eventsourcing_peer(
     def place(peer: PeerStorefront) -> list[str]:
         return [peer.handle(order) for order in orders]
 
-    outcomes = benchmark.pedantic(place, setup=fresh, rounds=1, iterations=1)
+    outcomes = benchmark.pedantic(place, setup=fresh, rounds=3, iterations=1)
     for peer in peers:
         peer.close()
     assert outcomes == ["confirmed"] * orders_count
