@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import typer
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -197,8 +197,10 @@ def submit(
     store: StoreOption = DEFAULT_STORE_URL,
 ) -> None:
     """Apply commands from JSON lines; print one JSON answer per line (events or error)."""
-    recorder = _recorder(store)
-    engine = Engine.open(recorder)
+    factory = _factory(store)
+    engine = Engine.open(
+        factory.application_recorder(), snapshots=factory.aggregate_recorder("snapshots")
+    )
     refused = 0
     for reply in answer_lines(engine, source):
         refused += isinstance(reply, Refused)
@@ -209,12 +211,15 @@ def submit(
         raise typer.Exit(1)
 
 
-def _recorder(store: str) -> ApplicationRecorder:
+def _factory(store: str) -> InfrastructureFactory[Any]:
     try:
-        factory = open_factory(store)
+        return open_factory(store)
     except StoreURLError as error:
         raise typer.BadParameter(str(error), param_hint="--store") from None
-    return factory.application_recorder()
+
+
+def _recorder(store: str) -> ApplicationRecorder:
+    return _factory(store).application_recorder()
 
 
 @app.command()

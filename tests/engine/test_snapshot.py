@@ -28,6 +28,7 @@ from tests.engine.conftest import (
     advance,
     cancel,
     capture,
+    configure,
     deliver,
     line,
     pay,
@@ -272,3 +273,26 @@ def test_saving_twice_at_one_notification_is_refused(
 
     with pytest.raises(IntegrityError, match=f"covering notification {covered} or later"):
         snapshot.save(shop.engine, snapshots)
+
+
+def test_the_engine_snapshots_as_it_goes_and_starts_from_the_newest(tmp_path: Path) -> None:
+    factory = open_factory(f"sqlite:///{tmp_path / 'snap.db'}")
+    recorder = factory.application_recorder()
+    snapshots = factory.aggregate_recorder("snapshots")
+    settings = EngineSettings(snapshot_every_events=20, freeze_gc=False)
+    live = Engine.open(recorder, settings, snapshots=snapshots)
+    live.submit([configure("A", "east"), receive("A", "east", 100), set_limit()])
+    for n in range(12):
+        live.submit([place(f"o{n}", line("A", 2))])
+    saved = snapshots.select_events("engine")
+    assert len(saved) >= 2
+    assert saved[-1].originator_version <= recorder.max_notification_id()
+    restarted = Engine.open(recorder, settings, snapshots=snapshots)
+    replayed = Engine.open(recorder, settings)
+    assert restarted.core.state() == replayed.core.state() == live.core.state()
+    assert {k: o.status for k, o in restarted.orders.items()} == {
+        k: o.status for k, o in replayed.orders.items()
+    }
+    assert restarted.answered == replayed.answered
+    answer = restarted.submit([place("o99", line("A", 1))])[0]
+    assert not answer.retry
