@@ -503,8 +503,8 @@ class Storefront:
         if order is None:
             return
         rng = self._rng
-        # Follow-ups go out with the next batch, a tick before the holds expire;
-        # orders left alone expire.
+        # Captures and reviews go out with the next batch, a tick later, well
+        # inside the holds' time to live; orders left alone expire.
         if event.reason is HoldReason.AWAITING_PAYMENT:
             if rng.randrange(100) < self.settings.capture_percent:
                 self._later(
