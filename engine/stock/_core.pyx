@@ -20,9 +20,17 @@ Invariants are checked as the core runs and a broken one raises
 """
 
 from cpython cimport array as carray
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
-from libc.stdint cimport int32_t, int64_t
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
+from cpython.unicode cimport (
+    PyUnicode_AsUTF8AndSize,
+    PyUnicode_CheckExact,
+    PyUnicode_DATA,
+    PyUnicode_DecodeUTF8,
+    PyUnicode_GET_LENGTH,
+)
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.string cimport memcmp
 
 from engine.stock._holds cimport (
     Hold,
@@ -65,6 +73,10 @@ from engine.stock.rejections import OrderFault
 from engine.stock.state import HoldState, SlotState, StockState, decode_snapshot, encode_snapshot
 
 import array
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
 
 
 # Empty arrays to clone the compact buffers from.
@@ -996,55 +1008,136 @@ cdef class StockCore:
         """Rebuild state from a history; a payload that does not follow raises.
 
         Limits are not checked: a history records what was admitted then.
+        Dispatch is on the exact type, most frequent first (isinstance on a
+        msgspec Struct class goes through its metaclass and costs more than
+        the replay itself); anything else, subclasses included, takes
+        `replay_rare`, which keeps the isinstance rules.
         """
         for event in events:
-            if not isinstance(event, StockRejected):
-                self.replay(event)
+            kind = type(event)
+            if kind is StockReserved:
+                self.replay_reserved(event)
+            elif kind is HoldConfirmed:
+                self.replay_confirmed(event)
+            elif kind is StockShipped:
+                self.replay_shipped(event)
+            elif kind is HoldReleased:
+                self.replay_ended(event, event.remaining)
+            elif kind is HoldExpired:
+                self.replay_ended(event, 0)
+            elif kind is StockReceived or kind is StockRestocked:
+                self.replay_movement(event, event.quantity)
+            elif kind is not StockRejected:
+                self.replay_rare(event)
 
-    cdef int replay(self, event) except -1:
+    cdef int replay_rare(self, event) except -1:
+        if isinstance(event, StockRejected):
+            return 0
         if isinstance(event, SlotConfigured):
             self.apply_configured(
                 event.sku, event.location, event.priority, event.safety_stock,
                 event.backorder_limit,
             )
-            return 0
+        elif isinstance(event, (StockReceived, StockRestocked)):
+            self.replay_movement(event, event.quantity)
+        elif isinstance(event, StockAdjusted):
+            self.replay_movement(event, event.delta)
+        elif isinstance(event, StockReserved):
+            self.replay_reserved(event)
+        elif isinstance(event, HoldConfirmed):
+            self.replay_confirmed(event)
+        elif isinstance(event, (HoldReleased, HoldExpired)):
+            self.replay_ended(event, event.remaining if isinstance(event, HoldReleased) else 0)
+        elif isinstance(event, StockShipped):
+            self.replay_shipped(event)
+        else:
+            self.assert_slot(self.replayed_hold(event, getattr(event, "hold_id", 0)).slot)
+        return 0
+
+    cdef int32_t replayed_slot(self, event) except -1:
         cdef int32_t s = self.slot_of(event.sku, event.location)
         expect(s >= 0, event, "its slot was never configured")
-        cdef Slot *slot = &self.slots[s]
-        if isinstance(event, (StockReceived, StockRestocked)):
-            expect(slot.on_hand + event.quantity == event.on_hand, event, "on_hand")
-            slot.on_hand = event.on_hand
-        elif isinstance(event, StockAdjusted):
-            expect(slot.on_hand + event.delta == event.on_hand, event, "on_hand")
-            slot.on_hand = event.on_hand
-        elif isinstance(event, StockReserved):
-            expect(event.hold_id == self.next_hold_id, event, "hold id out of sequence")
-            self.insert_hold(event.hold_id, s, event.quantity, event.expires_at, False)
-            self.next_hold_id += 1
-            expect(slot.reserved == event.reserved, event, "reserved")
-        else:
-            self.replay_hold(event, s)
+        return s
+
+    cdef int replay_movement(self, event, change) except -1:
+        """Received, restocked or adjusted: on_hand moved by `change`."""
+        cdef int32_t s = self.replayed_slot(event)
+        on_hand = event.on_hand
+        expect(adds_up(self.slots[s].on_hand, change, on_hand), event, "on_hand")
+        self.slots[s].on_hand = on_hand
         self.assert_slot(s)
         return 0
 
-    cdef int replay_hold(self, event, int32_t s) except -1:
-        cdef Hold *hold = self.open_hold(getattr(event, "hold_id", 0))
-        expect(hold != NULL and hold.slot == s, event, "no such open hold in the slot")
-        cdef int64_t remaining
-        if isinstance(event, HoldConfirmed):
-            expect(not hold.confirmed and hold.quantity == event.quantity, event, "hold")
-            hold.confirmed = 1
-        elif isinstance(event, (HoldReleased, HoldExpired)):
-            remaining = self.take_from_hold(hold, event.quantity)
-            expected = event.remaining if isinstance(event, HoldReleased) else 0
-            expect((remaining, self.slots[s].reserved) == (expected, event.reserved), event, "hold")
-        elif isinstance(event, StockShipped):
-            expect(hold.confirmed, event, "hold not confirmed")
-            self.slots[s].on_hand -= event.quantity
-            remaining = self.take_from_hold(hold, event.quantity)
-            after = (remaining, self.slots[s].on_hand, self.slots[s].reserved)
-            expect(after == (event.remaining, event.on_hand, event.reserved), event, "hold")
+    cdef int replay_reserved(self, event) except -1:
+        cdef int32_t s = self.replayed_slot(event)
+        hold_id = event.hold_id
+        expect(same(self.next_hold_id, hold_id), event, "hold id out of sequence")
+        self.insert_hold(hold_id, s, event.quantity, event.expires_at, False)
+        self.next_hold_id += 1
+        expect(same(self.slots[s].reserved, event.reserved), event, "reserved")
+        self.assert_slot(s)
         return 0
+
+    cdef int replay_confirmed(self, event) except -1:
+        cdef Hold *hold = self.replayed_hold(event, event.hold_id)
+        expect(not hold.confirmed and same(hold.quantity, event.quantity), event, "hold")
+        hold.confirmed = 1
+        self.assert_slot(hold.slot)
+        return 0
+
+    cdef int replay_ended(self, event, remaining_after) except -1:
+        """Released (part or all) or expired: the hold gave back `quantity`."""
+        cdef Hold *hold = self.replayed_hold(event, event.hold_id)
+        cdef int32_t s = hold.slot
+        cdef int64_t remaining = self.take_from_hold(hold, event.quantity)
+        expect(
+            same(remaining, remaining_after) and same(self.slots[s].reserved, event.reserved),
+            event, "hold",
+        )
+        self.assert_slot(s)
+        return 0
+
+    cdef int replay_shipped(self, event) except -1:
+        cdef Hold *hold = self.replayed_hold(event, event.hold_id)
+        cdef int32_t s = hold.slot
+        expect(hold.confirmed, event, "hold not confirmed")
+        quantity = event.quantity
+        self.slots[s].on_hand = minus(self.slots[s].on_hand, quantity)
+        cdef int64_t remaining = self.take_from_hold(hold, quantity)
+        expect(
+            same(remaining, event.remaining) and same(self.slots[s].on_hand, event.on_hand)
+            and same(self.slots[s].reserved, event.reserved),
+            event, "hold",
+        )
+        self.assert_slot(s)
+        return 0
+
+    cdef Hold *replayed_hold(self, event, hold_id) except NULL:
+        """The open hold a replayed event names, in the slot it names.
+
+        Found by id, then its slot's names compared with the event's: cheaper
+        than hashing both names to find the slot. When that fails, the slot
+        is found by name first, so the error is the one that order gives.
+        """
+        sku = event.sku
+        location = event.location
+        cdef int64_t number
+        cdef Hold *hold
+        if figure(hold_id, &number):
+            hold = self.open_hold(number)
+            if hold != NULL and self.slot_named(hold.slot, sku, location):
+                return hold
+        cdef int32_t s = self.slot_of(sku, location)
+        expect(s >= 0, event, "its slot was never configured")
+        hold = self.open_hold(hold_id)
+        expect(hold != NULL and hold.slot == s, event, "no such open hold in the slot")
+        return hold
+
+    cdef bint slot_named(self, int32_t s, sku, location) except -1:
+        return (
+            is_key(&self.skus, self.slots[s].sku, sku)
+            and is_key(&self.locations, self.slots[s].location, location)
+        )
 
     cdef int insert_hold(self, int64_t hold_id, int32_t s, int64_t quantity, int64_t expires_at,
                          bint confirmed) except -1:
@@ -1194,7 +1287,58 @@ def hold_order(hold):
     return hold.hold_id
 
 
-cdef int expect(bint condition, event, str what) except -1:
+cdef inline int expect(bint condition, event, str what) except -1:
     if not condition:
         raise InvariantError(f"replay: {event!r} does not follow from the state ({what})")
     return 0
+
+
+# Replay reads a payload's figures as C integers when they are plain ints that
+# fit, and otherwise does what Python arithmetic does with them, so a payload
+# with a figure out of range fails as it always has.
+
+cdef inline bint figure(value, int64_t *number) noexcept:
+    """Is `value` an int (not a subclass) that fits in int64? If so, `number` is it."""
+    cdef int overflow = 0
+    if not PyLong_CheckExact(value):
+        return False
+    number[0] = PyLong_AsLongLongAndOverflow(value, &overflow)
+    return overflow == 0
+
+
+cdef inline bint same(int64_t have, value) except -1:
+    """have == value, as Python compares them."""
+    cdef int64_t number
+    if figure(value, &number):
+        return have == number
+    return have == value
+
+
+cdef inline bint adds_up(int64_t have, change, total) except -1:
+    """have + change == total, as Python computes it (no int64 overflow)."""
+    cdef int64_t step, sum_
+    if figure(change, &step) and figure(total, &sum_):
+        if (step > 0 and have > INT64_MAX - step) or (step < 0 and have < INT64_MIN - step):
+            return False
+        return have + step == sum_
+    return have + change == total
+
+
+cdef inline int64_t minus(int64_t have, change) except? -1:
+    """have - change, as an int64; OverflowError when it does not fit."""
+    cdef int64_t step
+    if figure(change, &step) and (
+        (step >= 0 and have >= INT64_MIN + step) or (step < 0 and have <= INT64_MAX + step)
+    ):
+        return have - step
+    return have - change
+
+
+cdef inline bint is_key(const KeyTable *table, int32_t key, name) except -1:
+    """Is `name` the key numbered `key`? Compares bytes when it can, no hashing."""
+    cdef Py_ssize_t size
+    cdef const char *data
+    if PyUnicode_CheckExact(name) and PyUnicode_IS_COMPACT_ASCII(name):
+        data = key_bytes(table, key, &size)
+        return size == PyUnicode_GET_LENGTH(name) and memcmp(data, PyUnicode_DATA(name), size) == 0
+    return find_key(table, name) == key

@@ -58,6 +58,7 @@ COMMIT_BYTES_MAX: Final = 256 * 1024 * 1024
 LOCK_TIMEOUT_S_DEFAULT: Final = 30.0
 SUBSCRIPTION_POLL_S: Final = 0.05
 PAGE_COMMITS: Final = 256
+CLOSE_WAIT_S: Final = 5.0
 
 
 def _stream_key(originator_id: UUID | str) -> str:
@@ -75,15 +76,19 @@ class SQLiteDatastore:
         self.lock_timeout_s = lock_timeout_s
         self.write_lock = threading.RLock()
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each connection with the lock held while a thread uses it: closing
+        # a sqlite3 connection that another thread is in the middle of using
+        # can crash the interpreter, so close() takes that lock first.
+        self._connections: list[tuple[sqlite3.Connection, threading.Lock]] = []
         self._connections_lock = threading.Lock()
-        self._writer = self._connect()
+        self._closed = False
+        self._writer = self._connect()[0]
         # WAL lets readers go on while the writer commits; FULL makes every
         # commit durable (the WAL is synced) before insert_events returns.
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=FULL")
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> tuple[sqlite3.Connection, threading.Lock]:
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -95,15 +100,19 @@ class SQLiteDatastore:
         except sqlite3.Error as e:
             msg = f"cannot open the embedded store at {self.path!r}: {e}"
             raise InterfaceError(msg) from e
+        in_use = threading.Lock()
         with self._connections_lock:
-            self._connections.append(conn)
-        return conn
+            self._connections.append((conn, in_use))
+        return conn, in_use
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, serialised across threads and processes."""
         with self.write_lock:
             conn = self._writer
+            if self._closed:
+                msg = f"the embedded store at {self.path!r} is closed"
+                raise InterfaceError(msg)
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
@@ -122,22 +131,37 @@ class SQLiteDatastore:
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for the length of the block."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        except sqlite3.Error as e:
-            raise _translate(e) from e
-        finally:
-            conn.execute("COMMIT")
+        local: tuple[sqlite3.Connection, threading.Lock] | None = getattr(self._local, "conn", None)
+        if local is None:
+            local = self._connect()
+            self._local.conn = local
+        conn, in_use = local
+        with in_use:
+            if self._closed:
+                msg = f"the embedded store at {self.path!r} is closed"
+                raise InterfaceError(msg)
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            except sqlite3.Error as e:
+                raise _translate(e) from e
+            finally:
+                conn.execute("COMMIT")
 
     def close(self) -> None:
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
+        """Close every connection once no thread is using it.
+
+        A connection still held after CLOSE_WAIT_S (a reader abandoned mid-
+        read) is left to the garbage collector rather than closed under it.
+        """
+        with self.write_lock, self._connections_lock:
+            self._closed = True
+            for conn, in_use in self._connections:
+                if in_use.acquire(timeout=CLOSE_WAIT_S):
+                    try:
+                        conn.close()
+                    finally:
+                        in_use.release()
             self._connections.clear()
 
 
