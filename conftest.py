@@ -1,0 +1,3 @@
+"""Fixtures shared by tests/ and bench/."""
+
+pytest_plugins = ["tests.kafka_fixtures"]
