@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
@@ -109,7 +109,7 @@ from engine.stock.events import (
     StockReserved,
     StockShipped,
 )
-from engine.store.sqlite import SQLiteApplicationRecorder
+from engine.store.packing import Commit
 from engine.writer import Stamper, commit, stock_stream_of
 
 CLOCK_STREAM: Final = "clock"
@@ -900,12 +900,19 @@ _HANDLERS: Final[dict[type, Callable[[Engine, Any], None]]] = {
 }
 
 
+@runtime_checkable
+class CommitReader(Protocol):
+    """A store that reads whole commits (both of ours do): recovery's fast path."""
+
+    def read_commits(self, after: int = 0) -> Iterator[tuple[int, Commit]]: ...
+
+
 def _commits(recorder: ApplicationRecorder, after: int) -> Iterator[tuple[int, Sequence[Lineage]]]:
     """The store's events after notification `after`, a run of consecutive ids at a time.
 
     `after` is always the end of a commit (a snapshot is taken between batches).
     """
-    if isinstance(recorder, SQLiteApplicationRecorder):
+    if isinstance(recorder, CommitReader):
         # A commit at a time, decoded in one call: recovery is bound by folding.
         for first, commit in recorder.read_commits(after):
             yield first, lineages_of_array(commit.states_array)
