@@ -242,8 +242,13 @@ class Engine:
 
     # ------------------------------------------------------------ intake
 
-    def submit(self, commands: Sequence[AnyCommand]) -> list[Answer]:
-        """Decide every command in order and commit the batch as one commit."""
+    def submit(self, commands: Sequence[AnyCommand], **commit_options: Any) -> list[Answer]:
+        """Decide every command in order and commit the batch as one commit.
+
+        `commit_options` go to the store with the batch's commit, even when
+        the batch caused no event: the Kafka store's `consumed` (input offsets
+        committed in the same transaction as the events) must land either way.
+        """
         if self._broken:
             msg = "a commit failed after its batch was decided; open the engine again"
             raise EngineBrokenError(msg)
@@ -269,7 +274,7 @@ class Engine:
                 self._broken = True
                 raise
             decided[key] = (i, start, len(self._pairs))
-        envelopes = self._commit(commands, cids, decided)
+        envelopes = self._commit(commands, cids, decided, commit_options)
         answers = []
         for i, (command, cid) in enumerate(zip(commands, cids, strict=True)):
             index, start, end = decided.get(cid.int, (-1, 0, 0))
@@ -284,6 +289,7 @@ class Engine:
         commands: Sequence[AnyCommand],
         cids: list[UUID],
         decided: dict[int, tuple[int, int, int]],
+        options: dict[str, Any],
     ) -> list[Envelope]:
         timestamp = self.clock()
         stamp = self._stamper.stamp
@@ -294,9 +300,11 @@ class Engine:
                 self._pairs[start:end], timestamp=timestamp, correlation_id=cid, causation_id=cid
             )
         if not envelopes:
+            if options:
+                self.recorder.insert_events([], **options)
             return envelopes
         try:
-            ids = commit(self.recorder, envelopes)
+            ids = commit(self.recorder, envelopes, **options)
         except BaseException:
             self._broken = True
             raise

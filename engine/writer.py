@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -84,6 +85,12 @@ class Stamper:
         return envelopes
 
 
-def commit(recorder: ApplicationRecorder, envelopes: Sequence[Envelope]) -> Sequence[int]:
-    """One atomic, durable commit; the notification ids of its events."""
-    return recorder.insert_events([to_stored(e) for e in envelopes]) or []
+def commit(
+    recorder: ApplicationRecorder, envelopes: Sequence[Envelope], **options: Any
+) -> Sequence[int]:
+    """One atomic, durable commit; the notification ids of its events.
+
+    `options` go to the store's `insert_events` (the Kafka store takes
+    `consumed`: input offsets to commit in the same transaction).
+    """
+    return recorder.insert_events([to_stored(e) for e in envelopes], **options) or []
