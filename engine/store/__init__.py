@@ -1,6 +1,9 @@
 """Where events are kept: a store URL picks an eventsourcing infrastructure factory.
 
-`sqlite:///path/to/file.db` (or `sqlite:///relative.db`) is the embedded store.
+`sqlite:///path/to/file.db` (or `sqlite:///relative.db`) is the embedded store;
+`kafka://host:port[,host:port]?prefix=t1-&partition=0` is the Kafka store
+(query options: prefix, partition, partitions, replication_factor, timeout_s;
+see `engine.store.kafka`).
 Without a URL, eventsourcing's own `PERSISTENCE_MODULE` environment variable
 decides, so any eventsourcing application can run on these recorders too.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from eventsourcing.persistence import InfrastructureFactory
 
@@ -34,6 +37,35 @@ def sqlite_path(url: str) -> Path:
     return Path(parts.path[1:])
 
 
+KAFKA_URL_OPTIONS: Final = {
+    "prefix": "KAFKA_TOPIC_PREFIX",
+    "partition": "KAFKA_PARTITION",
+    "partitions": "KAFKA_PARTITIONS",
+    "replication_factor": "KAFKA_REPLICATION_FACTOR",
+    "timeout_s": "KAFKA_TIMEOUT_S",
+}
+
+
+def kafka_environment(url: str) -> dict[str, str]:
+    """The settings a `kafka://host:port?option=value` URL gives `engine.store.kafka`."""
+    parts = urlsplit(url)
+    if parts.scheme != "kafka":
+        msg = f"not a Kafka store URL: {url!r} (expected kafka://host:port?prefix=...)"
+        raise StoreURLError(msg)
+    if not parts.netloc or parts.path.strip("/"):
+        msg = f"{url!r} names no broker, or has a path; write kafka://host:port[,host:port]"
+        raise StoreURLError(msg)
+    env = {"PERSISTENCE_MODULE": "engine.store.kafka", "KAFKA_BOOTSTRAP_SERVERS": parts.netloc}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        name = KAFKA_URL_OPTIONS.get(key)
+        if name is None:
+            known = ", ".join(KAFKA_URL_OPTIONS)
+            msg = f"{url!r}: unknown option {key!r} (known: {known})"
+            raise StoreURLError(msg)
+        env[name] = value
+    return env
+
+
 def open_factory(url: str | None = None, **env: str) -> InfrastructureFactory[Any]:
     """The infrastructure factory for a store URL (or, without one, the environment)."""
     if url is None:
@@ -45,5 +77,7 @@ def open_factory(url: str | None = None, **env: str) -> InfrastructureFactory[An
         return InfrastructureFactory.construct(
             {"PERSISTENCE_MODULE": "engine.store.sqlite", "SQLITE_DBNAME": str(path), **env}
         )
-    msg = f"unknown store {url!r}: expected sqlite:///path/to/file.db"
+    if scheme == "kafka":
+        return InfrastructureFactory.construct({**kafka_environment(url), **env})
+    msg = f"unknown store {url!r}: expected sqlite:///path/to/file.db or kafka://host:port"
     raise StoreURLError(msg)

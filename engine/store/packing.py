@@ -66,26 +66,29 @@ def pack(stored_events: Sequence[StoredEvent]) -> bytes:
     names: dict[str, int] = {}
     of = [names.setdefault(e.topic, len(names)) for e in stored_events]
     states = [e.state for e in stored_events]
-    header = _encoder.encode(
-        Header(
-            names=list(names),
-            of=of,
-            ids=[
-                e.originator_id.bytes if isinstance(e.originator_id, UUID) else e.originator_id
-                for e in stored_events
-            ],
-            versions=[e.originator_version for e in stored_events],
-            lengths=[len(s) for s in states],
-        )
+    header = Header(
+        names=list(names),
+        of=of,
+        ids=[
+            e.originator_id.bytes if isinstance(e.originator_id, UUID) else e.originator_id
+            for e in stored_events
+        ],
+        versions=[e.originator_version for e in stored_events],
+        lengths=[len(s) for s in states],
     )
-    plain = b"".join(
-        [_u32_le.pack(len(header)), header, _array32.pack(_ARRAY32_TAG, len(states)), *states]
-    )
+    plain = _plain(header, states)
     if len(plain) >= COMPRESS_BYTES_MIN:
         compressed: bytes = lz4.block.compress(plain)
         if len(compressed) <= len(plain) - len(plain) // 8:
             return _LZ4 + compressed
     return _PLAIN + plain
+
+
+def _plain(header: Header, states: Sequence[bytes | memoryview]) -> bytes:
+    encoded = _encoder.encode(header)
+    return b"".join(
+        [_u32_le.pack(len(encoded)), encoded, _array32.pack(_ARRAY32_TAG, len(states)), *states]
+    )
 
 
 class Commit:
@@ -136,3 +139,38 @@ def originator(packed_id: str | bytes) -> UUID | str:
 def packed_key(packed_id: str | bytes) -> str:
     """The text a stream is indexed by: a UUID's hex, as eventsourcing writes it."""
     return packed_id.hex() if isinstance(packed_id, bytes) else packed_id
+
+
+def merge(count: int, parts: Sequence[tuple[Sequence[int], Commit]]) -> Commit:
+    """One commit of `count` events from parts that each hold some of them.
+
+    Each part comes with the position in the whole commit of each of its
+    events; together the parts hold every position exactly once.
+    """
+    if len(parts) == 1 and len(parts[0][0]) == count:
+        return parts[0][1]
+    names: dict[str, int] = {}
+    of = [0] * count
+    ids: list[Any] = [None] * count
+    versions = [0] * count
+    lengths = [0] * count
+    states: list[bytes | memoryview] = [b""] * count
+    placed = 0
+    for positions, part in parts:
+        header = part.header
+        renamed = [names.setdefault(name, len(names)) for name in header.names]
+        body, at = memoryview(part._body), part._states_at
+        for j, position in enumerate(positions):
+            length = header.lengths[j]
+            of[position] = renamed[header.of[j]]
+            ids[position] = header.ids[j]
+            versions[position] = header.versions[j]
+            lengths[position] = length
+            states[position] = body[at : at + length]
+            at += length
+        placed += len(positions)
+    if placed != count:
+        msg = f"the parts of a commit of {count} events hold {placed}: the store is damaged"
+        raise ValueError(msg)
+    header = Header(names=list(names), of=of, ids=ids, versions=versions, lengths=lengths)
+    return Commit(_PLAIN + _plain(header, states))
