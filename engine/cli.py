@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from uuid import uuid4
 
 import msgspec
 import typer
@@ -29,6 +31,8 @@ from engine.history import (
     to_jsonable,
 )
 from engine.intake import Refused, answer_lines
+from engine.kafka.service import BATCH_COMMANDS_MAX, Service, ServiceError, kafka_settings
+from engine.kafka.tail import TAIL_TOPICS, tail
 from engine.simulator import SimulatorSettings
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
 from engine.verify import render_report, verify_store
@@ -45,7 +49,7 @@ StoreOption = Annotated[
     typer.Option(
         "--store",
         envvar="STOCKLEDGER_STORE",
-        help="Where events are kept: sqlite:///path/to/file.db",
+        help="Where events are kept: sqlite:///path/to/file.db or kafka://host:port",
     ),
 ]
 
@@ -85,7 +89,10 @@ def demo(
         str,
         typer.Option(
             "--store",
-            help="An empty store for the demo. Default: data/demo.db, made afresh each run.",
+            help=(
+                "An empty store for the demo. Default: data/demo.db, made afresh each run; "
+                "on kafka://host:port, fresh topics each run."
+            ),
         ),
     ] = DEMO_STORE_URL,
     orders: Annotated[int, typer.Option(min=1, help="Orders the storefront places.")] = 50_000,
@@ -98,6 +105,7 @@ def demo(
     if store == DEMO_STORE_URL:
         for leftover in sqlite_path(store).parent.glob(sqlite_path(store).name + "*"):
             leftover.unlink()
+    store = _fresh_kafka_topics(store)
     recorder = _recorder(store)
     if recorder.max_notification_id() is not None:
         msg = f"{store} already holds events; the demo needs an empty store"
@@ -111,6 +119,19 @@ def demo(
         _print_demo(summary)
     if not summary.report.ok:
         raise typer.Exit(1)
+
+
+def _fresh_kafka_topics(store: str) -> str:
+    """A Kafka store URL without a topic prefix gets a fresh one: topics are never deleted,
+    so each demo run writes its own (the URL is printed, for verify, history and tail)."""
+    parts = urlsplit(store)
+    if parts.scheme != "kafka" or "prefix" in parse_qs(parts.query):
+        return store
+    prefix = f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid4().hex[:4]}-"
+    query = "&".join(q for q in (parts.query, urlencode({"prefix": prefix})) if q)
+    fresh = urlunsplit(parts._replace(query=query))
+    typer.echo(f"demo store: {fresh}", err=True)
+    return fresh
 
 
 def _print_demo(summary: DemoSummary) -> None:
@@ -286,3 +307,65 @@ def state(
 def schema() -> None:
     """Print the JSON Schema of every event (the envelope and each payload)."""
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+KafkaStoreOption = Annotated[
+    str,
+    typer.Option(
+        "--store",
+        envvar="STOCKLEDGER_STORE",
+        help="The Kafka store: kafka://host:port[?prefix=...&partition=N]",
+    ),
+]
+KAFKA_STORE_URL: Final = "kafka://127.0.0.1:9092"
+
+
+@app.command()
+def run(
+    store: KafkaStoreOption = KAFKA_STORE_URL,
+    batch: Annotated[
+        int, typer.Option(min=1, max=10 * BATCH_COMMANDS_MAX, help="Commands per commit, at most.")
+    ] = BATCH_COMMANDS_MAX,
+    drain: Annotated[
+        bool,
+        typer.Option(
+            "--drain", help="Stop once every command published before the start is taken."
+        ),
+    ] = False,
+) -> None:
+    """The engine as a service: commands from the Kafka `commands` topic, events exactly once.
+
+    Prints one JSON line per batch. SIGTERM or Ctrl-C finishes the batch in hand, then stops.
+    """
+    try:
+        service = Service(store, batch_commands_max=batch)
+        service.run(drain=drain, on_batch=lambda done: typer.echo(done.as_json()))
+    except (StoreURLError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="--store") from None
+    except ServiceError as error:
+        typer.echo(f"stockledger run: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("tail")
+def tail_command(
+    topic: Annotated[str, typer.Argument(help=f"One of {', '.join(TAIL_TOPICS)}.")],
+    store: KafkaStoreOption = KAFKA_STORE_URL,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Start at the first record, not the end.")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Wait for new records, or stop at the end.")
+    ] = True,
+) -> None:
+    """Print a Kafka topic's events (or commands, or dead letters) as JSON lines, live."""
+    try:
+        settings = kafka_settings(store)
+        out = sys.stdout.buffer
+        for line in tail(settings, topic, from_beginning=from_beginning, follow=follow):
+            out.write(line + b"\n")
+            out.flush()
+    except (StoreURLError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="TOPIC / --store") from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

@@ -238,6 +238,9 @@ def _consumer(settings: KafkaSettings, group: str, batch: int) -> Iterator[Kafka
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.topic(group),
+        # Static membership: a restarted engine (after a crash, say) takes its
+        # place back at once, instead of waiting out the dead member's session.
+        group_instance_id=f"{settings.transactional_id}-commands",
         enable_auto_commit=False,
         isolation_level="read_committed",
         auto_offset_reset="earliest",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from engine.verify import verify_store
 from tests.engine.test_engine_crash import workload
 
 Event = tuple[str, int, str, str, bytes]
+STOCKLEDGER = str(Path(sys.executable).parent / "stockledger")
 
 
 def events_of(url: str) -> list[Event]:
@@ -152,3 +157,34 @@ def test_the_service_rides_out_a_broker_restart(
         assert verify_store(factory.application_recorder()).ok
     finally:
         factory.close()
+
+
+def run_process(url: str, kill_after_batches: int | None) -> bool:
+    """`stockledger run --drain` as its own process; True when it drained, False when killed."""
+    process = subprocess.Popen(
+        [STOCKLEDGER, "run", "--store", url, "--batch", "25", "--drain"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for seen, _line in enumerate(process.stdout):
+        if kill_after_batches is not None and seen >= kill_after_batches:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return False
+    return process.wait() == 0
+
+
+def test_a_killed_and_restarted_service_writes_what_a_clean_run_writes(
+    kafka_broker: Broker, kafka_prefix: str, tmp_path: Path
+) -> None:
+    commands = workload(seed=9, orders=800)
+    url = f"kafka://{kafka_broker.bootstrap}?prefix={kafka_prefix}"
+    publish(url, [json_encoder.encode(c) for c in commands])
+
+    rng = random.Random(4)
+    for _ in range(3):
+        assert not run_process(url, rng.randint(3, 12))
+    assert run_process(url, None)
+
+    assert events_of(url) == clean_run(tmp_path, commands)
