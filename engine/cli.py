@@ -31,6 +31,7 @@ from engine.history import (
     to_jsonable,
 )
 from engine.intake import Refused, answer_lines
+from engine.kafka.cli import kafka_app
 from engine.kafka.service import BATCH_COMMANDS_MAX, Service, ServiceError, kafka_settings
 from engine.kafka.tail import TAIL_TOPICS, tail
 from engine.simulator import SimulatorSettings
@@ -42,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(kafka_app, name="kafka")
 console = Console()
 
 StoreOption = Annotated[

@@ -30,8 +30,9 @@ from typing import Final
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from engine.kafka import class_archive
 from engine.kafka.errors import BrokerError
-from engine.kafka.jars import broker_jars
+from engine.kafka.jars import broker_jars, cached_jars
 
 HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 9092
@@ -100,13 +101,18 @@ class Broker:
         self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def at(cls, data_dir: Path = DEFAULT_DATA_DIR) -> Broker:
+    def at(
+        cls, data_dir: Path = DEFAULT_DATA_DIR, *, stop_timeout_s: float = STOP_TIMEOUT_S
+    ) -> Broker:
         """The broker last started in `data_dir`, on the ports it was started on."""
         properties = data_dir / PROPERTIES_FILE
         found = _LISTENERS.search(properties.read_text()) if properties.is_file() else None
         if found is None:
-            return cls(data_dir)
-        return cls(data_dir, port=int(found[1]), controller_port=int(found[2]))
+            return cls(data_dir, stop_timeout_s=stop_timeout_s)
+        port, controller_port = int(found[1]), int(found[2])
+        return cls(
+            data_dir, port=port, controller_port=controller_port, stop_timeout_s=stop_timeout_s
+        )
 
     @property
     def bootstrap(self) -> str:
@@ -137,15 +143,17 @@ class Broker:
                 f"A Kafka broker already runs from {self.data_dir} (pid {running}); "
                 f"stop it first: stockledger kafka down --data-dir {self.data_dir}"
             )
-        java = _java()
+        java, java_identity = _java()
         libs = broker_jars(self.cache_dir, announce=self.announce)
         for port, option in ((self.port, "--port"), (self.controller_port, "--controller-port")):
             _check_port_free(port, option)
         self._write_config()
-        classpath = f"{libs}/*"
+        # Named jars in a fixed order, not `libs/*`: the class archive records the class path.
+        classpath = os.pathsep.join(str(jar) for jar in sorted(libs.glob("*.jar")))
         if not (self.data_dir / STORAGE_DIR / "meta.properties").is_file():
             self._format(java, classpath)
-        self._spawn(java, classpath)
+        archive = class_archive.jvm_options(libs.parent, java_identity, self.data_dir)
+        self._spawn(java, classpath, archive)
         try:
             self.wait_ready()
         except BaseException:
@@ -157,10 +165,12 @@ class Broker:
         pid = self.pid
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            if not self._wait_exit(pid, self.stop_timeout_s):
+            exited_cleanly = self._wait_exit(pid, self.stop_timeout_s)
+            if not exited_cleanly:
                 os.kill(pid, signal.SIGKILL)
                 if not self._wait_exit(pid, KILL_TIMEOUT_S):
                     raise BrokerError(f"The Kafka broker (pid {pid}) survived SIGKILL")
+            self._settle_archive(exited_cleanly=exited_cleanly)
         self._process = None
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
 
@@ -266,9 +276,14 @@ class Broker:
                 "If the folder holds something else, choose another --data-dir."
             )
 
-    def _spawn(self, java: str, classpath: str) -> None:
+    def _settle_archive(self, *, exited_cleanly: bool) -> None:
+        libs = cached_jars(self.cache_dir)
+        if libs is not None:
+            class_archive.settle(libs.parent, self.data_dir, exited_cleanly=exited_cleanly)
+
+    def _spawn(self, java: str, classpath: str, archive_options: list[str]) -> None:
         command = [
-            *self._java_command(java, JVM_OPTIONS, classpath),
+            *self._java_command(java, (*JVM_OPTIONS, *archive_options), classpath),
             "kafka.Kafka",
             str(self.data_dir / PROPERTIES_FILE),
         ]
@@ -289,6 +304,7 @@ class Broker:
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             self._wait_exit(pid, KILL_TIMEOUT_S)
+        self._settle_archive(exited_cleanly=False)
         self._process = None
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
 
@@ -335,25 +351,31 @@ class Broker:
         return "\n".join(lines) if lines else "(no log written)"
 
 
-def _java() -> str:
-    """The machine's `java`, checked to be new enough for Kafka 4."""
+def _java() -> tuple[str, str]:
+    """The machine's `java`, checked to be new enough for Kafka 4, and its identity."""
     java = shutil.which("java")
     if java is None:
         raise BrokerError(
             f"Java {JAVA_VERSION_MIN} or newer runs the Kafka broker, and `java` is not on PATH. "
             "Install it (Debian: apt-get install openjdk-17-jre-headless) or put it on PATH."
         )
-    major = _java_major(java)
+    java = os.path.realpath(java)
+    version = _java_version(java)
+    found = _JAVA_VERSION.search(version)
+    if found is None:
+        raise BrokerError(f"Cannot tell the version of {java} from:\n{version}")
+    major = int(found[1]) if found[1] != "1" else int(found[2] or 0)  # "1.8.0" is Java 8
     if major < JAVA_VERSION_MIN:
         raise BrokerError(
             f"{java} is Java {major}; Kafka 4 needs Java {JAVA_VERSION_MIN} or newer. "
             "Put a newer `java` first on PATH."
         )
-    return java
+    return java, f"{java}\n{version}"
 
 
 @functools.cache
-def _java_major(java: str) -> int:
+def _java_version(java: str) -> str:
+    """What `java -version` says (on stderr)."""
     try:
         done = subprocess.run(
             [java, "-version"],
@@ -365,11 +387,7 @@ def _java_major(java: str) -> int:
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BrokerError(f"{java} -version failed ({error}); check the Java install") from None
-    found = _JAVA_VERSION.search(done.stderr + done.stdout)
-    if found is None:
-        raise BrokerError(f"Cannot tell the version of {java} from:\n{done.stderr}")
-    major = int(found[1])
-    return int(found[2] or 0) if major == 1 else major  # "1.8.0" is Java 8
+    return done.stderr + done.stdout
 
 
 def _check_port_free(port: int, option: str) -> None:
