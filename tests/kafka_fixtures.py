@@ -38,6 +38,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         port=port,
         controller_port=controller_port,
         announce=lambda line: print(line, file=sys.stderr),
+        die_with_parent=True,
     )
     try:
         broker.start()

@@ -13,6 +13,8 @@ start from the ports asked for), `storage/` (the topics and the KRaft metadata l
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import functools
 import os
 import re
@@ -20,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -53,6 +56,7 @@ KILL_TIMEOUT_S: Final = 10.0
 FORMAT_TIMEOUT_S: Final = 120.0
 JAVA_VERSION_TIMEOUT_S: Final = 30.0
 LOG_TAIL_LINES: Final = 20
+PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
 
 PID_FILE: Final = "broker.pid"
 PROPERTIES_FILE: Final = "server.properties"
@@ -88,6 +92,7 @@ class Broker:
         ready_timeout_s: float = READY_TIMEOUT_S,
         stop_timeout_s: float = STOP_TIMEOUT_S,
         announce: Callable[[str], None] = lambda _: None,
+        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
@@ -98,6 +103,7 @@ class Broker:
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.announce = announce
+        self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -164,10 +170,10 @@ class Broker:
         """SIGTERM, then SIGKILL if the broker has not exited within `stop_timeout_s`."""
         pid = self.pid
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
+            _signal(pid, signal.SIGTERM)
             exited_cleanly = self._wait_exit(pid, self.stop_timeout_s)
             if not exited_cleanly:
-                os.kill(pid, signal.SIGKILL)
+                _signal(pid, signal.SIGKILL)
                 if not self._wait_exit(pid, KILL_TIMEOUT_S):
                     raise BrokerError(f"The Kafka broker (pid {pid}) survived SIGKILL")
             self._settle_archive(exited_cleanly=exited_cleanly)
@@ -289,6 +295,7 @@ class Broker:
         ]
         with (self.data_dir / LOGS_DIR / "jvm.out").open("ab") as jvm_out:
             # A session of its own: the broker outlives `kafka up` and ignores its Ctrl-C.
+            # A test session's broker is told to stop if the tests die without stopping it.
             self._process = subprocess.Popen(
                 command,
                 cwd=self.data_dir,
@@ -296,13 +303,14 @@ class Broker:
                 stdout=jvm_out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_term_on_parent_death if self.die_with_parent else None,
             )
         (self.data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
 
     def _kill(self) -> None:
         pid = self.pid
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
             self._wait_exit(pid, KILL_TIMEOUT_S)
         self._settle_archive(exited_cleanly=False)
         self._process = None
@@ -388,6 +396,17 @@ def _java_version(java: str) -> str:
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BrokerError(f"{java} -version failed ({error}); check the Java install") from None
     return done.stderr + done.stdout
+
+
+def _term_on_parent_death() -> None:
+    """In the broker's process before exec: SIGTERM once its parent dies (Linux only)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it exited since we looked
+        os.kill(pid, signum)
 
 
 def _check_port_free(port: int, option: str) -> None:

@@ -254,3 +254,33 @@ def test_kafka_prefix_is_fresh_for_each_test(kafka_prefix: str, run: int) -> Non
     assert kafka_prefix[-1] == "-"
     assert kafka_prefix not in _prefixes_seen
     _prefixes_seen.add(kafka_prefix)
+
+
+ORPHAN = """
+import os, sys
+from pathlib import Path
+from engine.kafka import Broker
+broker = Broker(Path(sys.argv[1]), port=int(sys.argv[2]), die_with_parent=True)
+broker.start()
+print(broker.pid, flush=True)
+os._exit(0)  # dies without stopping its broker, as a killed test run would
+"""
+
+
+def test_a_test_broker_stops_when_its_parent_dies(tmp_path: Path) -> None:
+    port, _ = free_ports(2)
+    parent = subprocess.run(
+        [sys.executable, "-c", ORPHAN, str(tmp_path / "kafka"), str(port)],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=True,
+        cwd=Path(__file__).parents[3],
+    )
+    broker = Broker.at(tmp_path / "kafka")
+    assert int(parent.stdout) > 0
+    deadline = time.monotonic() + 30.0
+    while broker.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not broker.running
+    assert not listening(port)
