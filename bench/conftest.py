@@ -59,4 +59,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     width = max(len(f.name) for f in _figures)
     for f in _figures:
         bar = f"  (bar: {f.bar})" if f.bar else ""
-        write(f"  {f.name:<{width}}  {f.value:>14,.0f} {f.unit}{bar}")
+        # Ratios are small numbers: 2.7x must not print as 3x.
+        value = f"{f.value:>14,.1f}" if abs(f.value) < 100 else f"{f.value:>14,.0f}"
+        write(f"  {f.name:<{width}}  {value} {f.unit}{bar}")

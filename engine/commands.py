@@ -17,6 +17,7 @@ from typing import Annotated, Final
 import msgspec
 
 from engine.events import Disposition, ShipTo
+from engine.ids import name_uuid
 
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
@@ -182,8 +183,12 @@ AnyCommand = (
 _COMMAND_NAMESPACE: Final = uuid.UUID("6f1d3c52-6a47-4c1e-9d0b-5e2b7a1c9f30")
 
 
+_COMMAND_NAMESPACE_BYTES: Final = _COMMAND_NAMESPACE.bytes
+
+
 def command_uuid(command_id: str) -> uuid.UUID:
-    return uuid.uuid5(_COMMAND_NAMESPACE, command_id)
+    """`uuid.uuid5(_COMMAND_NAMESPACE, command_id)`, at a third of its cost (once per command)."""
+    return name_uuid(_COMMAND_NAMESPACE_BYTES, command_id)
 
 
 json_decoder: Final = msgspec.json.Decoder(AnyCommand)

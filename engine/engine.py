@@ -27,6 +27,7 @@ import gc
 import heapq
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, runtime_checkable
@@ -175,6 +176,9 @@ class Engine:
         self._due: list[tuple[int, str, str]] = []
         self._pairs: list[tuple[str, Event]] = []
         self._broken = False
+        # Batches decided whose commit has not settled yet (at most two, in a pipeline).
+        self._unsettled: list[_Batch] = []
+        self._last_id = 0
 
     @classmethod
     def open(
@@ -217,7 +221,9 @@ class Engine:
     def _replay_store(self, after: int) -> None:
         """Fold every commit after notification `after` into the state, in bulk calls."""
         versions = self._stamper.versions
+        self._last_id = after
         for first, envelopes in _commits(self.recorder, after):
+            self._last_id = first + len(envelopes) - 1
             versions.update([(e.stream_id, e.version) for e in envelopes])
             self._recall_answers(first, [e.causation_id.int for e in envelopes])
             stock = [e.data for e in envelopes if type(e.data) in _STOCK_TYPES]
@@ -249,6 +255,19 @@ class Engine:
         the batch caused no event: the Kafka store's `consumed` (input offsets
         committed in the same transaction as the events) must land either way.
         """
+        batch = self._decide(commands, commit_options)
+        self._settle(batch, self._store(batch))
+        return self._answers(batch)
+
+    def pipeline(self) -> Pipeline:
+        """Submit batches while the previous one commits; see `Pipeline`."""
+        return Pipeline(self)
+
+    # The steps of a submit, in order: decide (in memory), store (the commit,
+    # the only step that waits on I/O and the only one another thread may
+    # run), settle (what only a committed batch may change), answer.
+
+    def _decide(self, commands: Sequence[AnyCommand], options: dict[str, Any]) -> _Batch:
         if self._broken:
             msg = "a commit failed after its batch was decided; open the engine again"
             raise EngineBrokenError(msg)
@@ -262,9 +281,14 @@ class Engine:
         cids = [command_uuid(command.command_id) for command in commands]
         # command id (a UUID's int) -> (index of the command that decided it, its span of events)
         decided: dict[int, tuple[int, int, int]] = {}
+        unsettled = self._unsettled
         for i, (command, cid) in enumerate(zip(commands, cids, strict=True)):
             key = cid.int
-            if key in self.answered or key in decided:
+            if (
+                key in self.answered
+                or key in decided
+                or (unsettled and _decided_in(unsettled, key))
+            ):
                 continue
             start = len(self._pairs)
             try:
@@ -274,47 +298,59 @@ class Engine:
                 self._broken = True
                 raise
             decided[key] = (i, start, len(self._pairs))
-        envelopes = self._commit(commands, cids, decided, commit_options)
+        # Events in the order their commands decided them, each with its command.
+        pairs = self._pairs
+        order: list[tuple[str, Event]] = []
+        causes: list[UUID] = []
+        for index, start, end in decided.values():
+            order += pairs[start:end]
+            causes += [cids[index]] * (end - start)
+        envelopes = self._stamper.stamp_caused(order, causes, timestamp=self.clock())
+        self._pairs = []
+        batch = _Batch(commands, cids, decided, envelopes, options)
+        unsettled.append(batch)
+        return batch
+
+    def _store(self, batch: _Batch) -> Sequence[int]:
+        """Commit the batch; its events' notification ids. A failure breaks the engine."""
+        try:
+            if batch.envelopes:
+                return commit(self.recorder, batch.envelopes, **batch.options)
+            if batch.options:
+                self.recorder.insert_events([], **batch.options)
+            return []
+        except BaseException:
+            self._broken = True
+            raise
+
+    def _settle(self, batch: _Batch, ids: Sequence[int], *, snapshot_now: bool = True) -> None:
+        self._unsettled.remove(batch)
+        if not ids:
+            return
+        for key, (_index, start, end) in batch.decided.items():
+            self.answered[key] = (ids[start], end - start)
+        self._last_id = ids[-1]
+        if self.settings.freeze_gc:
+            gc.freeze()
+        if snapshot_now and self.snapshots is not None:
+            self._maybe_snapshot(ids[-1])
+
+    def _answers(self, batch: _Batch) -> list[Answer]:
         answers = []
-        for i, (command, cid) in enumerate(zip(commands, cids, strict=True)):
-            index, start, end = decided.get(cid.int, (-1, 0, 0))
+        for i, (command, cid) in enumerate(zip(batch.commands, batch.cids, strict=True)):
+            index, start, end = batch.decided.get(cid.int, (-1, 0, 0))
             if index == i:
-                answers.append(Answer(command.command_id, envelopes[start:end]))
+                answers.append(Answer(command.command_id, batch.envelopes[start:end]))
             else:
                 answers.append(self._retry(command.command_id, cid))
         return answers
 
-    def _commit(
-        self,
-        commands: Sequence[AnyCommand],
-        cids: list[UUID],
-        decided: dict[int, tuple[int, int, int]],
-        options: dict[str, Any],
-    ) -> list[Envelope]:
-        timestamp = self.clock()
-        stamp = self._stamper.stamp
-        envelopes: list[Envelope] = []
-        for index, start, end in decided.values():
-            cid = cids[index]
-            envelopes += stamp(
-                self._pairs[start:end], timestamp=timestamp, correlation_id=cid, causation_id=cid
-            )
-        if not envelopes:
-            if options:
-                self.recorder.insert_events([], **options)
-            return envelopes
-        try:
-            ids = commit(self.recorder, envelopes, **options)
-        except BaseException:
-            self._broken = True
-            raise
-        for key, (_index, start, end) in decided.items():
-            self.answered[key] = (ids[start], end - start)
-        if self.settings.freeze_gc:
-            gc.freeze()
-        if self.snapshots is not None:
-            self._maybe_snapshot(ids[-1])
-        return envelopes
+    def _snapshot_due_after(self, batch: _Batch) -> bool:
+        """Would a snapshot be due once `batch` commits? (Ids run on from the last.)"""
+        if self.snapshots is None:
+            return False
+        position = self._last_id + len(batch.envelopes)
+        return position - self._snapshot_at >= self.settings.snapshot_every_events
 
     def _maybe_snapshot(self, position: int) -> None:
         if position - self._snapshot_at >= self.settings.snapshot_every_events:
@@ -322,6 +358,12 @@ class Engine:
             self._snapshot_at = snapshot.save(self, self.snapshots)
 
     def _retry(self, command_id: str, cid: UUID) -> Answer:
+        """The first answer to a command: from a batch not yet settled, or from the store."""
+        for batch in self._unsettled:
+            span = batch.decided.get(cid.int)
+            if span is not None:
+                _index, start, end = span
+                return Answer(command_id, batch.envelopes[start:end], retry=True)
         first, count = self.answered[cid.int]
         stored = self.recorder.select_notifications(first, count)
         return Answer(command_id, [decode(n.state) for n in stored], retry=True)
@@ -889,6 +931,79 @@ def _summed(lines: Sequence[SkuQuantity | ReturnLine]) -> list[SkuQuantity]:
     for line in lines:
         totals[line.sku] = totals.get(line.sku, 0) + line.quantity
     return [SkuQuantity(sku, quantity) for sku, quantity in totals.items()]
+
+
+@dataclass(eq=False)
+class _Batch:
+    """A batch decided: its commands, their ids, what each decided, its events."""
+
+    commands: Sequence[AnyCommand]
+    cids: list[UUID]
+    # command id (a UUID's int) -> (index of the deciding command, its span of events)
+    decided: dict[int, tuple[int, int, int]]
+    envelopes: list[Envelope]
+    options: dict[str, Any]
+
+
+def _decided_in(batches: list[_Batch], key: int) -> bool:
+    return any(key in batch.decided for batch in batches)
+
+
+class Pipeline:
+    """Batches decided while the one before commits: the engine's group commit.
+
+    A commit mostly waits (on the disk's sync, or on Kafka's transaction round
+    trips) and the engine's deciding never does, so the two overlap: `submit`
+    decides a batch in memory, waits for the previous batch's commit, hands its
+    own commit to a writer thread and returns its answers. Those answers are
+    decided but not yet durable: they are durable once the next `submit`, or
+    `flush`, returns. A failed commit breaks the engine, as in `Engine.submit`,
+    and is raised by the next call; nothing decided after it is ever committed
+    (commits run one at a time, in order).
+
+    Snapshots are taken only between batches with nothing in flight: when one
+    is due, `submit` first waits for the commit in flight.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-commit")
+        self._in_flight: tuple[_Batch, Future[Sequence[int]]] | None = None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if exc_info[0] is None:
+                self.flush()
+        finally:
+            self._writer.shutdown(wait=True)
+
+    def submit(self, commands: Sequence[AnyCommand], **commit_options: Any) -> list[Answer]:
+        engine = self.engine
+        if self._in_flight is not None and engine._snapshot_due_after(self._in_flight[0]):
+            self.flush()
+        try:
+            batch = engine._decide(commands, commit_options)
+        except EngineBrokenError:
+            # Broken by the commit in flight: raise that commit's own error.
+            self._wait(snapshot_now=False)
+            raise
+        self._wait(snapshot_now=False)
+        self._in_flight = (batch, self._writer.submit(engine._store, batch))
+        return engine._answers(batch)
+
+    def flush(self) -> None:
+        """Wait until every batch submitted is committed (or raise why not)."""
+        self._wait(snapshot_now=True)
+
+    def _wait(self, *, snapshot_now: bool) -> None:
+        if self._in_flight is None:
+            return
+        batch, pending = self._in_flight
+        self._in_flight = None
+        self.engine._settle(batch, pending.result(), snapshot_now=snapshot_now)
 
 
 _HANDLERS: Final[dict[type, Callable[[Engine, Any], None]]] = {

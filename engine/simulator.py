@@ -725,12 +725,18 @@ def _location_names(count: int) -> tuple[str, ...]:
 def run(
     engine: Engine, settings: SimulatorSettings, progress: Progress | None = None
 ) -> SimulationStats:
-    """Drive `engine` with a storefront to the end; `progress(orders placed, orders)` per batch."""
+    """Drive `engine` with a storefront to the end; `progress(orders placed, orders)` per batch.
+
+    Batches go through the engine's pipeline: the storefront reads a batch's
+    answers as soon as they are decided, while the batch commits, and every
+    batch is committed when this returns (a failed commit raises).
+    """
     storefront = Storefront(settings)
-    while (batch := storefront.next_batch()) is not None:
-        storefront.observe(engine.submit(batch))
-        if progress is not None:
-            progress(storefront.orders_placed, settings.orders)
+    with engine.pipeline() as pipeline:
+        while (batch := storefront.next_batch()) is not None:
+            storefront.observe(pipeline.submit(batch))
+            if progress is not None:
+                progress(storefront.orders_placed, settings.orders)
     return storefront.stats()
 
 

@@ -7,8 +7,9 @@ is what stops a second writer that should not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 from uuid import UUID
 
@@ -57,17 +58,36 @@ class Stamper:
         """Envelopes for `(stream id, payload)` pairs, each at its stream's next version.
 
         Versions move on here, before the commit: a stamper whose commit
-        fails must be rebuilt from the store, never reused. This is the
-        engine's hot path, so it checks the timestamp once, not per event as
-        `new_envelope` does, and draws the event ids in bulk.
+        fails must be rebuilt from the store, never reused.
         """
+        return self._stamp(payloads, repeat(correlation_id), repeat(causation_id), timestamp)
+
+    def stamp_caused(
+        self, payloads: Sequence[tuple[str, Event]], causes: Sequence[UUID], *, timestamp: datetime
+    ) -> list[Envelope]:
+        """As `stamp`, for a whole batch of commands: `causes[i]`, the command
+        that caused payload i, is its correlation and causation id."""
+        return self._stamp(payloads, causes, causes, timestamp)
+
+    def _stamp(
+        self,
+        payloads: Sequence[tuple[str, Event]],
+        correlations: Iterable[UUID],
+        causations: Iterable[UUID],
+        timestamp: datetime,
+    ) -> list[Envelope]:
+        # The engine's hot path: the timestamp is checked once, not per event
+        # as `new_envelope` does, and the event ids are drawn in bulk.
         if timestamp.tzinfo is None:
             msg = f"timestamp {timestamp.isoformat()} has no timezone; pass an aware datetime (UTC)"
             raise ValueError(msg)
         utc = timestamp.astimezone(UTC)
         versions = self.versions
         envelopes = []
-        for (stream, payload), event_id in zip(payloads, random_uuids(len(payloads)), strict=True):
+        # Not strict: `stamp` passes its one correlation and causation as endless repeats.
+        for (stream, payload), event_id, correlation_id, causation_id in zip(
+            payloads, random_uuids(len(payloads)), correlations, causations, strict=False
+        ):
             version = versions.get(stream, 0) + 1
             versions[stream] = version
             envelopes.append(
