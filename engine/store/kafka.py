@@ -87,10 +87,11 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import compress, islice
+from operator import attrgetter
 from typing import Any, ClassVar, Final, NamedTuple
 from uuid import UUID
 
@@ -264,6 +265,11 @@ def _commit_meta(headers: Sequence[tuple[str, bytes]]) -> bytes:
     return b""
 
 
+_topic: Final = attrgetter("topic")
+_state: Final = attrgetter("state")
+_originator_id: Final = attrgetter("originator_id")
+
+
 def _check_limits(stored_events: Sequence[StoredEvent]) -> None:
     if len(stored_events) > EVENTS_PER_COMMIT_MAX:
         msg = (
@@ -271,7 +277,7 @@ def _check_limits(stored_events: Sequence[StoredEvent]) -> None:
             f"(EVENTS_PER_COMMIT_MAX), got {len(stored_events)}: split it"
         )
         raise DataError(msg)
-    size = sum(len(e.state) for e in stored_events)
+    size = sum(map(len, map(_state, stored_events)))
     if size > COMMIT_BYTES_MAX:
         msg = (
             f"a commit holds at most {COMMIT_BYTES_MAX} bytes of event state "
@@ -463,10 +469,17 @@ class _Part(NamedTuple):
     value: bytes
 
 
-def _part(index: int, positions: list[int] | None, events: Sequence[StoredEvent]) -> _Part:
-    streams = {e.originator_id for e in events}
-    key = _stream_key(streams.pop()).encode() if len(streams) == 1 else None
-    return _Part(index, positions, key, pack(events))
+class _Group(NamedTuple):
+    """A commit's events of one topic, not yet packed."""
+
+    topic: int
+    positions: list[int] | None
+    events: Sequence[StoredEvent]
+
+    def pack(self) -> _Part:
+        streams = set(map(_originator_id, self.events))
+        key = _stream_key(streams.pop()).encode() if len(streams) == 1 else None
+        return _Part(self.topic, self.positions, key, pack(self.events))
 
 
 class _EventLog(_Log):
@@ -498,23 +511,21 @@ class _EventLog(_Log):
             return ENGINE_TOPICS.index(head)
         return len(ENGINE_TOPICS)
 
-    def _split(self, stored_events: Sequence[StoredEvent]) -> list[_Part]:
-        """The commit's records, one per topic, each packed."""
+    def _split(self, stored_events: Sequence[StoredEvent]) -> list[_Group]:
+        """The commit's events by topic (the hot path: no Python loop per event)."""
         routes = self._routes
-        topics = [e.topic for e in stored_events]
+        topics = list(map(_topic, stored_events))
         for topic in set(topics).difference(routes):
             routes[topic] = self._route(topic)
-        of = [routes[t] for t in topics]
-        kinds = set(of)
+        of = list(map(routes.__getitem__, topics))
+        kinds = sorted(set(of))
         if len(kinds) == 1:
-            return [_part(of[0], None, stored_events)]
-        groups: dict[int, list[int]] = {k: [] for k in sorted(kinds)}
-        for i, k in enumerate(of):
-            groups[k].append(i)
-        return [
-            _part(index, positions, [stored_events[i] for i in positions])
-            for index, positions in groups.items()
-        ]
+            return [_Group(kinds[0], None, stored_events)]
+        groups = []
+        for kind in kinds:
+            positions = list(compress(range(len(of)), map(kind.__eq__, of)))
+            groups.append(_Group(kind, positions, list(map(stored_events.__getitem__, positions))))
+        return groups
 
     def commit(
         self,
@@ -524,19 +535,19 @@ class _EventLog(_Log):
     ) -> list[int]:
         """The commit protocol, in order:
 
-        1. Check the commit against the limits and pack its records, before any lock.
+        1. Check the commit against the limits and split it by topic, before any lock.
         2. Take the writer: its producer fences earlier writers of the partition.
         3. Catch up with the partition, once per producer: heads, next id, tracking.
         4. Check every (stream, version) is above its head, and tracking moves forward.
-        5. Send every record (and the consumed offsets) in one transaction; commit it.
+        5. In one transaction, pack and send each topic's record (the first is on
+           its way while the next is packed), the tracking record and the consumed
+           offsets; commit it.
         6. Only then move the heads, the next id and the tracking positions on.
         """
         _check_limits(stored_events)
         if not stored_events and tracking is None and consumed is None:
             return []
-        parts = self._split(stored_events) if stored_events else []
-        for part in parts:
-            _check_record(part.value, self.topics[part.topic])
+        groups = self._split(stored_events) if stored_events else []
         store = self.store
         with store.writer_lock:
             store.start_writer()
@@ -548,11 +559,21 @@ class _EventLog(_Log):
                 changed = _check_versions(self.heads, stored_events)
                 first = self.next_id
             count = len(stored_events)
-            outs = [self._record(part, first, count, len(parts)) for part in parts]
-            if tracking is not None:
-                outs.append(store.tracking.record(tracking))
-            offsets = store.transact(outs, consumed)
-            self._apply_own(first, count, list(zip(parts, outs, offsets, strict=False)), changed)
+            sent: list[tuple[_Part, _Out]] = []
+
+            def outs() -> Iterator[_Out]:
+                for group in groups:
+                    part = group.pack()
+                    _check_record(part.value, self.topics[part.topic])
+                    sent.append((part, self._record(part, first, count, len(groups))))
+                    yield sent[-1][1]
+                if tracking is not None:
+                    yield store.tracking.record(tracking)
+
+            offsets = store.transact(outs(), consumed)
+            # The tracking record's offset, if any, comes last.
+            placed = zip(sent, offsets[: len(sent)], strict=True)
+            self._apply_own(first, count, [(*pair, offset) for pair, offset in placed], changed)
             if tracking is not None:
                 store.tracking.apply(tracking.application_name, tracking.notification_id)
         self.notify()
@@ -1057,8 +1078,12 @@ class KafkaDatastore:
         self._producer = producer
         self.writer_epoch += 1
 
-    def transact(self, outs: list[_Out], consumed: Consumed | None) -> list[int]:
-        """Send `outs` (and commit `consumed`) in one transaction; their offsets."""
+    def transact(self, outs: Iterable[_Out], consumed: Consumed | None) -> list[int]:
+        """Send `outs` (and commit `consumed`) in one transaction; their offsets.
+
+        `outs` may be a generator that packs as it goes; whatever it raises
+        aborts the transaction, and nothing of it is written.
+        """
         producer = self._producer
         assert producer is not None, "start_writer first"
         partition = self.settings.partition
@@ -1082,13 +1107,16 @@ class KafkaDatastore:
             offsets = [future.get(timeout=self.settings.timeout_s).offset for future in futures]
         except KafkaError as e:
             raise self._abort(e) from e
+        except BaseException as e:
+            self._abort(e)
+            raise
         try:
             producer.commit_transaction()
         except KafkaError as e:
             raise self._fail(e, during_commit=True) from e
         return offsets
 
-    def _abort(self, error: KafkaError) -> OperationalError:
+    def _abort(self, error: BaseException) -> OperationalError:
         """Abort the open transaction; what to raise."""
         if _is_fencing(error):
             return self._fail(error, during_commit=False)
@@ -1098,7 +1126,7 @@ class KafkaDatastore:
             return self._fail(e, during_commit=False)
         return OperationalError(f"the commit was refused and nothing of it written: {error}")
 
-    def _fail(self, error: KafkaError, *, during_commit: bool) -> OperationalError:
+    def _fail(self, error: BaseException, *, during_commit: bool) -> OperationalError:
         """Make the writer unusable; what to raise."""
         s = self.settings
         unusable: OperationalError
