@@ -920,11 +920,12 @@ class KafkaDatastore:
     partition the same datastore, so a process never fences itself.
     """
 
-    _shared: ClassVar[dict[tuple[str, str, int], tuple[KafkaDatastore, int]]] = {}
+    _shared: ClassVar[dict[tuple[str, str, int], KafkaDatastore]] = {}
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
+        self._users = 0
         self.writer_lock = threading.RLock()
         self.writer_epoch = 0
         self._producer: Any = None
@@ -940,9 +941,11 @@ class KafkaDatastore:
     def shared(cls, settings: KafkaSettings) -> KafkaDatastore:
         key = (settings.bootstrap_servers, settings.prefix, settings.partition)
         with cls._shared_lock:
-            datastore, users = cls._shared.get(key, (None, 0))
-            if datastore is None:
-                datastore = cls(settings)
+            datastore = cls._shared.get(key)
+            if datastore is None or datastore._unusable is not None:
+                # A fenced or broken writer stays with the factories that have
+                # it; opening the store again starts a new one.
+                datastore = cls._shared[key] = cls(settings)
             elif datastore.settings != settings:
                 msg = (
                     f"partition {settings.partition} of store {settings.prefix!r} at "
@@ -950,22 +953,19 @@ class KafkaDatastore:
                     f"other settings ({datastore.settings}); open it with the same ones"
                 )
                 raise InterfaceError(msg)
-            cls._shared[key] = (datastore, users + 1)
+            datastore._users += 1
             return datastore
 
     def release(self) -> None:
         """Let go of a datastore from `shared`; the last user closes it."""
-        settings = self.settings
-        key = (settings.bootstrap_servers, settings.prefix, settings.partition)
+        s = self.settings
+        key = (s.bootstrap_servers, s.prefix, s.partition)
         with self._shared_lock:
-            datastore, users = self._shared.get(key, (None, 0))
-            if datastore is not self:
-                self.close()
+            self._users -= 1
+            if self._users > 0:
                 return
-            if users > 1:
-                self._shared[key] = (self, users - 1)
-                return
-            del self._shared[key]
+            if self._shared.get(key) is self:
+                del self._shared[key]
         self.close()
 
     def check_open(self) -> None:

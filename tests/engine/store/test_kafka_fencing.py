@@ -222,3 +222,28 @@ def test_an_engine_on_kafka_reopens_to_the_same_state(
     finally:
         assert shop.factory is not None
         shop.factory.close()
+
+
+def test_opening_the_store_again_takes_a_fenced_partition_back(
+    settings: KafkaSettings, datastores: list[KafkaDatastore]
+) -> None:
+    url = f"kafka://{settings.bootstrap_servers}?prefix={settings.prefix}"
+    first = open_factory(url)
+    again: KafkaFactory | None = None
+    try:
+        recorder = first.application_recorder()
+        recorder.insert_events([event("order-1", 1)])
+        other = writer(settings, datastores)
+        other.insert_events([event("order-2", 1)])
+        with pytest.raises(WriterFencedError):
+            recorder.insert_events([event("order-3", 1)])
+
+        again = open_factory(url)
+        assert isinstance(again, KafkaFactory)
+        assert again.application_recorder().insert_events([event("order-3", 1)]) == [3]
+        with pytest.raises(WriterFencedError):
+            other.insert_events([event("order-4", 1)])
+    finally:
+        first.close()
+        if again is not None:
+            again.close()
