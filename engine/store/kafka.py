@@ -505,6 +505,23 @@ class _EventLog(_Log):
 
     # ------------------------------------------------------------ writing
 
+    def ready_to_write(self) -> None:
+        """As for any log, and with no commit half read: the writer's next
+        id must follow every commit the partition holds."""
+        deadline = time.monotonic() + self.store.settings.timeout_s
+        super().ready_to_write()
+        while self._pending:
+            if time.monotonic() > deadline:
+                firsts = sorted(self._pending)
+                msg = (
+                    f"commits at notification ids {firsts} have records missing from "
+                    f"{self.topics} after {self.store.settings.timeout_s} s: the store is "
+                    "damaged or another writer is still writing this partition"
+                )
+                raise OperationalError(msg)
+            time.sleep(POLL_MS / 1000)
+            self.catch_up()
+
     def _route(self, topic: str) -> int:
         head, colon, _ = topic.partition(":")
         if colon and head in ENGINE_TOPICS:
