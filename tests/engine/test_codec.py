@@ -133,6 +133,12 @@ def test_stored_event_round_trip(payload: Event) -> None:
     assert codec.from_stored(stored) == envelope
 
 
+def test_a_batch_of_stored_events_is_each_envelopes_stored_event_in_order() -> None:
+    envelopes = [envelope_of(payload, version) for version, payload in enumerate(EXAMPLES, 1)]
+    assert codec.to_stored_events(envelopes) == [codec.to_stored(e) for e in envelopes]
+    assert codec.to_stored_events([]) == []
+
+
 def test_from_stored_refuses_a_record_holding_another_events_state() -> None:
     first, second = envelope_of(EXAMPLES[0], 1), envelope_of(EXAMPLES[1], 2)
     record = codec.to_stored(first)

@@ -32,3 +32,9 @@ def test_random_uuids_are_distinct_version_4_uuids() -> None:
     assert {u.version for u in ids} == {4}
     assert {u.variant for u in ids} == {uuid.RFC_4122}
     assert all(uuid.UUID(str(u)) == u for u in ids[:100])
+
+
+def test_random_uuids_of_none_and_of_one() -> None:
+    assert random_uuids(0) == []
+    (one,) = random_uuids(1)
+    assert one.version == 4
