@@ -1,3 +1,3 @@
 """Fixtures shared by tests/ and bench/."""
 
-pytest_plugins = ["tests.kafka_fixtures"]
+pytest_plugins = ["tests.kafka_fixtures", "tests.postgres_fixtures"]
