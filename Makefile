@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean postgres
 
 setup: $(STAMP)
 
@@ -23,9 +23,14 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The tests run their own PostgreSQL cluster from Debian's server package.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		(apt-get update && apt-get install -y postgresql)
+
 # The bench suites run once each with timing off, so they cannot rot; `make
 # bench` times them.
-test: lint
+test: lint postgres
 	$(BIN)/python -m pytest tests bench --benchmark-disable -p no:cacheprovider
 
 bench: setup
