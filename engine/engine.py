@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final
 from uuid import UUID
 
 import msgspec
@@ -110,7 +110,7 @@ from engine.stock.events import (
     StockReserved,
     StockShipped,
 )
-from engine.store.packing import Commit
+from engine.store import CommitReader
 from engine.writer import Stamper, commit, stock_stream_of
 
 CLOCK_STREAM: Final = "clock"
@@ -1021,13 +1021,6 @@ _HANDLERS: Final[dict[type, Callable[[Engine, Any], None]]] = {
     DecideCreditReview: Engine._review,
     AdvanceClock: Engine._advance,
 }
-
-
-@runtime_checkable
-class CommitReader(Protocol):
-    """A store that reads whole commits (both of ours do): recovery's fast path."""
-
-    def read_commits(self, after: int = 0) -> Iterator[tuple[int, Commit]]: ...
 
 
 def _commits(recorder: ApplicationRecorder, after: int) -> Iterator[tuple[int, Sequence[Lineage]]]:

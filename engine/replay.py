@@ -10,7 +10,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from engine.codec import decode_for_replay, payloads_of_array
 from engine.events import TOPIC_TYPES
 from engine.stock.events import StockEvent
-from engine.store.sqlite import SQLiteApplicationRecorder
+from engine.store import CommitReader
 
 PAGE_EVENTS = 50_000
 STOCK_TOPICS: Final = frozenset(f"stock:{cls.__name__}" for cls in TOPIC_TYPES["stock"])
@@ -22,8 +22,8 @@ class StockModel(Protocol):
 
 def stock_payloads(recorder: ApplicationRecorder) -> Iterator[list[StockEvent]]:
     """The stock payloads of the whole store, a page at a time, in commit order."""
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        # The embedded store hands over whole commits, so no Notification
+    if isinstance(recorder, CommitReader):
+        # Our stores hand over whole commits, so no Notification
         # object is built per event: replay is bound by decoding alone.
         for _first, commit in recorder.read_commits():
             topics = commit.topics

@@ -11,10 +11,10 @@ fed every stock payload, `engine.orders.Order` per order and
 `engine.credit.CreditAccount` per customer. On top of that the checker keeps
 one set entry per event id and per command, and one counter per stream.
 
-A command is an event's causation id. The embedded store says where each
-commit begins, so there a command's events must sit in one commit; on other
-recorders commits are not visible, and contiguity in notification order is
-what can be checked.
+A command is an event's causation id. Our stores (embedded and Kafka) say
+where each commit begins, so there a command's events must sit in one commit;
+on other recorders commits are not visible, and contiguity in notification
+order is what can be checked.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ from engine.stock.events import (
     StockRestocked,
     StockShipped,
 )
+from engine.store import CommitReader
 from engine.store.packing import originator
-from engine.store.sqlite import SQLiteApplicationRecorder
 from engine.writer import stock_stream_of
 
 __all__ = [
@@ -192,11 +192,11 @@ def _commits(
 ) -> Iterator[tuple[int | None, list[tuple[int, StoredEvent]]]]:
     """(commit, [(notification id, record)]) in notification order.
 
-    `commit` is the commit's first notification id on the embedded store, and
-    None elsewhere: there a page of notifications stands in, which says
-    nothing about where commits begin.
+    `commit` is the commit's first notification id on a store that reads
+    whole commits, and None elsewhere: there a page of notifications stands
+    in, which says nothing about where commits begin.
     """
-    if isinstance(recorder, SQLiteApplicationRecorder):
+    if isinstance(recorder, CommitReader):
         for first, commit in recorder.read_commits():
             yield (
                 first,

@@ -10,13 +10,24 @@ decides, so any eventsourcing application can run on these recorders too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 from eventsourcing.persistence import InfrastructureFactory
 
+from engine.store.packing import Commit
+
 DEFAULT_STORE_URL: Final = "sqlite:///data/stockledger.db"
+
+
+@runtime_checkable
+class CommitReader(Protocol):
+    """A store that hands over whole commits (both of ours do): the fast path of
+    every full read (recovery, verify, replay), with no object built per event."""
+
+    def read_commits(self, after: int = 0) -> Iterator[tuple[int, Commit]]: ...
 
 
 class StoreURLError(ValueError):
