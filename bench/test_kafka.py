@@ -22,10 +22,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -39,9 +40,10 @@ from bench.peer_kafka_naive import (
 )
 from bench.test_engine import BUILD_COMMANDS_PER_SUBMIT, COMMANDS_PER_SUBMIT, _size, _submit_all
 from engine.codec import to_stored
+from engine.demo import DemoSummary, run_demo
 from engine.engine import Answer, Engine
 from engine.kafka import Broker
-from engine.simulator import flow_workload
+from engine.simulator import SimulatorSettings, flow_workload
 from engine.store import open_factory
 
 # (timed, with --benchmark-disable)
@@ -199,3 +201,43 @@ def test_flow_stockledger_on_kafka(
         (e.originator_id, e.originator_version, e.topic) for e in flow_events.events
     ]
     _record_rates(benchmark, ENGINE, flow_events, figure)
+
+
+# (timed, with --benchmark-disable): the demo's own default size.
+DEMO_ORDERS: Final = (50_000, 200)
+DEMO_STORES: Final = ("kafka", "sqlite")
+
+
+@pytest.mark.parametrize("store", DEMO_STORES)
+def test_demo_workload(
+    benchmark: BenchmarkFixture,
+    kafka_broker: Broker,
+    kafka_prefix: str,
+    tmp_path: Path,
+    store: str,
+    figure: Record,
+) -> None:
+    """`stockledger demo`'s mixed workload end to end, durable, on each store in the
+    same run (bar: >= 5,000 orders/s on Kafka); verify passes on what was written."""
+    benchmark.group = "demo workload, end to end, durable"
+    settings = SimulatorSettings(orders=_size(DEMO_ORDERS, benchmark.disabled))
+    urls = itertools.count()
+
+    def fresh() -> tuple[tuple[ApplicationRecorder], dict[str, Any]]:
+        if store == "kafka":
+            url = f"kafka://{kafka_broker.bootstrap}?prefix={kafka_prefix}demo{next(urls)}-"
+        else:
+            url = f"sqlite:///{tmp_path / f'demo-{next(urls)}.db'}"
+        return (open_factory(url).application_recorder(),), {}
+
+    summaries: list[DemoSummary] = []
+
+    def demo(recorder: ApplicationRecorder) -> None:
+        summaries.append(run_demo(recorder, settings))
+
+    benchmark.pedantic(demo, setup=fresh, rounds=1, iterations=1)
+    assert all(summary.report.ok for summary in summaries)
+    rate = per_second(benchmark, settings.orders)
+    if rate is not None:
+        bar = ">= 5,000 on kafka" if store == "kafka" else ""
+        figure(f"demo workload, {store}", rate, "orders/s", bar)
