@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +35,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder
+from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder, PersistenceError
 
 from engine import snapshot
 from engine.codec import decode, lineages_of_array
@@ -112,6 +113,8 @@ from engine.stock.events import (
 )
 from engine.store import CommitReader
 from engine.writer import Stamper, commit, stock_stream_of
+
+_log = logging.getLogger(__name__)
 
 CLOCK_STREAM: Final = "clock"
 SECONDS_PER_DAY: Final = 86_400
@@ -353,9 +356,18 @@ class Engine:
         return position - self._snapshot_at >= self.settings.snapshot_every_events
 
     def _maybe_snapshot(self, position: int) -> None:
-        if position - self._snapshot_at >= self.settings.snapshot_every_events:
-            assert self.snapshots is not None
+        """Save a snapshot when one is due. A snapshot only shortens the next
+        start, and the batch before it is already committed, so one the store
+        refuses (too large for a record, say) is logged and tried again after
+        another `snapshot_every_events`, never raised to the batch's caller."""
+        if position - self._snapshot_at < self.settings.snapshot_every_events:
+            return
+        assert self.snapshots is not None
+        try:
             self._snapshot_at = snapshot.save(self, self.snapshots)
+        except PersistenceError as error:
+            _log.warning("snapshot at notification %d not saved: %s", position, error)
+            self._snapshot_at = position
 
     def _retry(self, command_id: str, cid: UUID) -> Answer:
         """The first answer to a command: from a batch not yet settled, or from the store."""

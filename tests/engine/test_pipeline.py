@@ -6,12 +6,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from eventsourcing.persistence import InterfaceError
+from eventsourcing.persistence import InterfaceError, StoredEvent
 
 from engine.codec import decode
 from engine.commands import AnyCommand
 from engine.engine import Answer, Engine, EngineBrokenError, EngineSettings
 from engine.events import Envelope
+from engine.snapshot import SNAPSHOT_STREAM, SNAPSHOT_TOPIC
 from engine.store import open_factory
 from tests.engine.test_engine_crash import workload
 from tests.engine.test_snapshot import picture
@@ -122,3 +123,24 @@ def test_snapshots_taken_in_a_pipeline_restore_the_state_a_replay_gives(tmp_path
     replayed = Engine.open(factory.application_recorder(), settings)
     assert from_snapshot._snapshot_at == engine._snapshot_at
     assert picture(from_snapshot) == picture(replayed) == picture(engine)
+
+
+def test_a_snapshot_the_store_refuses_is_logged_and_the_batch_stands(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    commands = workload(seed=25, orders=100)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    factory = open_factory(url)
+    settings = EngineSettings(snapshot_every_events=50)
+    snapshots = factory.aggregate_recorder("snapshots")
+    engine = Engine.open(factory.application_recorder(), settings, snapshots=snapshots)
+    # A snapshot already saved past any position this run reaches: every save clashes.
+    snapshots.insert_events([StoredEvent(SNAPSHOT_STREAM, 10**9, SNAPSHOT_TOPIC, b"")])
+
+    answers = [a for batch in batches(commands) for a in engine.submit(batch)]
+
+    assert len(answers) == len(commands)
+    assert len(stored(url)) == sum(len(a.events) for a in answers)
+    refused = [r for r in caplog.records if "not saved" in r.getMessage()]
+    assert refused
+    assert all(r.levelname == "WARNING" for r in refused)
