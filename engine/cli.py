@@ -30,6 +30,7 @@ from engine.history import (
     state_at,
     to_jsonable,
 )
+from engine.http.app import serve as serve_http
 from engine.intake import Refused, answer_lines
 from engine.kafka.cli import kafka_app
 from engine.kafka.service import BATCH_COMMANDS_MAX, Service, ServiceError, kafka_settings
@@ -371,3 +372,24 @@ def tail_command(
         raise typer.BadParameter(str(error), param_hint="TOPIC / --store") from None
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+@app.command()
+def serve(
+    store: StoreOption = DEFAULT_STORE_URL,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    token: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token",
+            help="A bearer token storefronts may send (repeatable). "
+            "Default: STOCKLEDGER_API_TOKENS, comma separated.",
+        ),
+    ] = None,
+) -> None:
+    """The HTTP API: POST /commands (bearer token), GET /health, GET /openapi.json."""
+    try:
+        serve_http(store, tuple(token or ()), host, port)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--store / --token") from None

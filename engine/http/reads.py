@@ -1,0 +1,14 @@
+"""The read API for ops: GET every read model, with filters and paging.
+
+Its handlers go in `READ_HANDLERS`, one per read model, as the projections
+(`projections/`) land; `app.py` mounts them under `/` with no token, beside
+the intake.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from litestar.types import ControllerRouterHandler
+
+READ_HANDLERS: Final[list[ControllerRouterHandler]] = []
