@@ -1,0 +1,34 @@
+"""Read models: projections of the store's events into SQL tables.
+
+Each projection (`inventory`, `orders`, ...) is a pure fold of events into
+rows (`projections.projection`); `projections.runner` applies a store's
+events to it with its checkpoint in the same transaction, rebuilds it from
+zero and reports its lag; `projections.db` connects to SQLite or PostgreSQL
+by URL; `projections.queries` reads the read models for the CLI and the API.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+from projections.inventory import Inventory
+from projections.orders import Orders
+from projections.projection import Projection
+
+__all__ = ["PROJECTIONS", "Projection", "select"]
+
+PROJECTIONS: Final[MappingProxyType[str, Projection]] = MappingProxyType(
+    {p.name: p for p in (Inventory(), Orders())}
+)
+
+
+def select(names: list[str] | None = None) -> list[Projection]:
+    """The projections named, in the registry's order; all of them for None or []."""
+    if not names:
+        return list(PROJECTIONS.values())
+    unknown = [n for n in names if n not in PROJECTIONS]
+    if unknown:
+        msg = f"no projection {', '.join(map(repr, unknown))}; known: {', '.join(PROJECTIONS)}"
+        raise KeyError(msg)
+    return [PROJECTIONS[n] for n in PROJECTIONS if n in names]

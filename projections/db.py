@@ -1,0 +1,135 @@
+"""Where read models are kept: SQLite by default, PostgreSQL by URL.
+
+`sqlite:///data/readmodels.db` (relative) or `sqlite:////abs/path.db` is a
+SQLite file; `postgresql://user@host:port/dbname` is PostgreSQL through
+psycopg 3. Projections write portable SQL with `?` placeholders; the one
+difference that matters here, the placeholder style, is the whole dialect
+layer. Upserts are `INSERT ... ON CONFLICT (key) DO UPDATE`, which both speak.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import psycopg
+
+DEFAULT_DB_URL: Final = "sqlite:///data/readmodels.db"
+LOCK_TIMEOUT_S: Final = 30.0
+
+Row = tuple[Any, ...]
+
+
+class DatabaseURLError(ValueError):
+    """A read-model URL that names no database this project can use."""
+
+
+class Database:
+    """One connection to a read-model database, used one transaction at a time."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite":
+            self.dialect = "sqlite"
+            path = _sqlite_path(url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # A read model is rebuilt from the store, so a commit need not be
+            # synced to disk before the runner goes on: NORMAL under WAL keeps
+            # the file consistent and loses at most the last batches on power loss.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._sqlite: sqlite3.Connection | None = conn
+            self._pg: psycopg.Connection[Any] | None = None
+        elif scheme in ("postgresql", "postgres"):
+            self.dialect = "postgresql"
+            try:
+                self._pg = psycopg.connect(url, autocommit=True)
+            except psycopg.Error as error:
+                msg = f"cannot connect to the read-model database {url!r}: {error}"
+                raise DatabaseURLError(msg) from error
+            self._sqlite = None
+        else:
+            msg = (
+                f"unknown read-model database {url!r}: expected sqlite:///path/to/file.db "
+                "or postgresql://user@host:port/dbname"
+            )
+            raise DatabaseURLError(msg)
+        self._statements: dict[str, str] = {}
+
+    def _sql(self, statement: str) -> str:
+        if self._pg is None:
+            return statement
+        translated = self._statements.get(statement)
+        if translated is None:
+            translated = self._statements[statement] = statement.replace("?", "%s")
+        return translated
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """One transaction; on SQLite it holds the write lock from its start."""
+        if self._sqlite is not None:
+            self._sqlite.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._sqlite.execute("ROLLBACK")
+                raise
+            self._sqlite.execute("COMMIT")
+        else:
+            assert self._pg is not None
+            with self._pg.transaction():
+                yield self
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        if self._sqlite is not None:
+            return self._sqlite.execute(statement, params).fetchall()
+        assert self._pg is not None
+        cursor = self._pg.execute(self._sql(statement), params, prepare=False)
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self._sqlite is not None:
+            self._sqlite.executemany(statement, rows)
+            return
+        assert self._pg is not None
+        with self._pg.cursor() as cursor:
+            cursor.executemany(self._sql(statement), rows)
+
+    def table_exists(self, name: str) -> bool:
+        if self._sqlite is not None:
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        else:
+            query = "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?"
+        return bool(self.execute(query, (name,)))
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+        if self._pg is not None:
+            self._pg.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sqlite_path(url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.netloc or not parts.path.lstrip("/"):
+        msg = f"{url!r}: write sqlite:///relative.db or sqlite:////absolute.db"
+        raise DatabaseURLError(msg)
+    return Path(parts.path[1:])
+
+
+def connect(url: str = DEFAULT_DB_URL) -> Database:
+    return Database(url)

@@ -1,0 +1,149 @@
+"""What a projection is: its tables, and a pure fold of events into their rows.
+
+A projection never talks to the database. For each batch of events it names
+the rows it will read or write (`keys`); the runner loads those rows, the
+projection folds the events into them (`fold`), and the runner writes back
+every row the fold touched, the rows it appended and the rows it deleted,
+all in the transaction that also moves its checkpoint. So a projection is a
+function of (rows before, events) to rows after, testable without SQL, and
+each row is written once per batch however many events touched it.
+
+Rows are dicts keyed by column name. A key is the tuple of a table's key
+column values, in the table's order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from engine.events import StreamEvent
+
+__all__ = ["BIGINT", "TEXT", "Key", "Positioned", "Projection", "Rows", "Table"]
+
+TEXT: Final = "TEXT"
+BIGINT: Final = "BIGINT"
+
+Key = tuple[Any, ...]
+# An event with its notification id in the store it was read from.
+Positioned = tuple[int, StreamEvent]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: columns (name, SQL type), the key columns first."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [name for name, _ in self.columns]
+        if tuple(names[: len(self.key)]) != self.key:
+            msg = f"table {self.name}: the key columns {self.key} must come first, in order"
+            raise ValueError(msg)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def create(self, physical: str) -> str:
+        columns = ", ".join(
+            f"{name} {kind}{' NOT NULL' if name in self.key else ''}" for name, kind in self.columns
+        )
+        key = ", ".join(self.key)
+        return f"CREATE TABLE IF NOT EXISTS {physical} ({columns}, PRIMARY KEY ({key}))"
+
+    def create_indexes(self, physical: str) -> list[str]:
+        return [
+            f"CREATE INDEX IF NOT EXISTS {physical}_{'_'.join(cols)}_idx "
+            f"ON {physical} ({', '.join(cols)})"
+            for cols in self.indexes
+        ]
+
+
+class Rows:
+    """The rows one batch reads and writes.
+
+    `row` hands out a row for writing (it will be written back), `peek` one
+    for reading only; `insert` puts a new row, `delete` removes one, `append`
+    adds a row that is never read back (a ledger line). Asking for a row that
+    was not loaded is a bug in the projection's `keys`, and says so.
+    """
+
+    __slots__ = ("appended", "existed", "loaded", "written")
+
+    def __init__(self, loaded: Mapping[str, dict[Key, dict[str, Any] | None]]) -> None:
+        self.loaded = {table: dict(rows) for table, rows in loaded.items()}
+        self.existed = {
+            table: {key for key, row in rows.items() if row is not None}
+            for table, rows in loaded.items()
+        }
+        self.written: dict[str, set[Key]] = {table: set() for table in loaded}
+        self.appended: dict[str, list[dict[str, Any]]] = {}
+
+    def _rows(self, table: str, key: Key) -> dict[Key, dict[str, Any] | None]:
+        rows = self.loaded[table]
+        if key not in rows:
+            msg = f"row {key} of {table} was not loaded: the projection's keys() misses it"
+            raise KeyError(msg)
+        return rows
+
+    def peek(self, table: str, key: Key) -> dict[str, Any] | None:
+        return self._rows(table, key)[key]
+
+    def row(self, table: str, key: Key) -> dict[str, Any] | None:
+        row = self._rows(table, key)[key]
+        if row is not None:
+            self.written[table].add(key)
+        return row
+
+    def insert(self, table: str, key: Key, row: dict[str, Any]) -> dict[str, Any]:
+        self._rows(table, key)[key] = row
+        self.written[table].add(key)
+        return row
+
+    def delete(self, table: str, key: Key) -> None:
+        self._rows(table, key)[key] = None
+        self.written[table].add(key)
+
+    def append(self, table: str, row: dict[str, Any]) -> None:
+        self.appended.setdefault(table, []).append(row)
+
+
+class Projection(ABC):
+    """A read model: its tables and how events change their rows.
+
+    `keys` and `fold` see the same events, in notification order, and must
+    agree: every row `fold` reads or writes is named by `keys`. Neither may
+    read anything but its arguments (no clock, no I/O), so a rebuild from
+    zero gives the rows the live projection has.
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+
+    @abstractmethod
+    def keys(self, events: Sequence[Positioned]) -> Iterator[tuple[str, Key]]:
+        """(table, key) of every row the fold of `events` reads or writes."""
+
+    @abstractmethod
+    def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        """Apply `events` to `rows`."""
+
+    def table(self, name: str) -> Table:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        msg = f"projection {self.name} has no table {name!r}"
+        raise KeyError(msg)
+
+
+def group_keys(pairs: Iterable[tuple[str, Key]]) -> dict[str, set[Key]]:
+    grouped: dict[str, set[Key]] = {}
+    for table, key in pairs:
+        grouped.setdefault(table, set()).add(key)
+    return grouped

@@ -1,0 +1,174 @@
+"""Plain query functions over the read models, for the CLI and the HTTP API.
+
+Each takes an open `Database` and returns msgspec Structs, so a caller can
+render them or encode them as JSON as they are. Lists are in key order and
+bounded by `limit` (at most `LIMIT_MAX`) with `offset` for paging.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from projections.db import Database
+
+__all__ = [
+    "DailyRevenue",
+    "Movement",
+    "OrderRow",
+    "StockLevel",
+    "daily_revenue",
+    "movements",
+    "order",
+    "orders",
+    "stock",
+]
+
+LIMIT_MAX: Final = 10_000
+LIMIT_DEFAULT: Final = 1_000
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class StockLevel(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+    safety_stock: int
+    backorder_limit: int
+    priority: int
+    updated_at: str
+
+
+class Movement(msgspec.Struct, frozen=True, kw_only=True):
+    """A change of on hand; `quantity` is signed, `on_hand` is after it."""
+
+    sku: str
+    location: str
+    version: int
+    at: str
+    kind: str
+    quantity: int
+    on_hand: int
+    reference: str
+
+
+class OrderRow(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    customer_id: str
+    channel: str
+    campaign: str | None
+    payment_terms: str
+    status: str
+    reason: str | None
+    lines: int
+    units_ordered: int
+    units_shipped: int
+    units_returned: int
+    shipments: int
+    deliveries: int
+    total_cents: int
+    paid_cents: int
+    placed_at: str
+    updated_at: str
+
+
+class DailyRevenue(msgspec.Struct, frozen=True, kw_only=True):
+    day: str
+    orders_placed: int
+    orders_confirmed: int
+    revenue_cents: int
+    orders_lost: int
+    credited_cents: int
+
+
+def _fields(cls: type[msgspec.Struct]) -> str:
+    return ", ".join(cls.__struct_fields__)
+
+
+def _rows(
+    db: Database, cls: type[S], table: str, where: str, params: tuple[Any, ...], order_by: str
+) -> list[S]:
+    sql = f"SELECT {_fields(cls)} FROM {table}{where} ORDER BY {order_by}"
+    names = cls.__struct_fields__
+    return [cls(**dict(zip(names, row, strict=True))) for row in db.execute(sql, params)]
+
+
+def _page(limit: int, offset: int) -> tuple[str, tuple[int, int]]:
+    if not 0 < limit <= LIMIT_MAX or offset < 0:
+        msg = f"limit must be 1 to {LIMIT_MAX} and offset at least 0, got {limit} and {offset}"
+        raise ValueError(msg)
+    return " LIMIT ? OFFSET ?", (limit, offset)
+
+
+def stock(
+    db: Database,
+    sku: str | None = None,
+    *,
+    location: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[StockLevel]:
+    """Stock levels of every slot, or of one SKU, or at one location."""
+    conditions, params = [], []
+    if sku is not None:
+        conditions.append("sku = ?")
+        params.append(sku)
+    if location is not None:
+        conditions.append("location = ?")
+        params.append(location)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    page, paging = _page(limit, offset)
+    return _rows(db, StockLevel, "stock_levels", where, (*params, *paging), "sku, location" + page)
+
+
+def movements(
+    db: Database, sku: str, location: str, *, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[Movement]:
+    """The on-hand ledger of one slot, oldest first."""
+    page, paging = _page(limit, offset)
+    return _rows(
+        db,
+        Movement,
+        "stock_movements",
+        " WHERE sku = ? AND location = ?",
+        (sku, location, *paging),
+        "version" + page,
+    )
+
+
+def order(db: Database, order_id: str) -> OrderRow | None:
+    found = _rows(db, OrderRow, "order_ledger", " WHERE order_id = ?", (order_id,), "order_id")
+    return found[0] if found else None
+
+
+def orders(
+    db: Database,
+    *,
+    status: str | None = None,
+    customer_id: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[OrderRow]:
+    conditions, params = [], []
+    if status is not None:
+        conditions.append("status = ?")
+        params.append(status)
+    if customer_id is not None:
+        conditions.append("customer_id = ?")
+        params.append(customer_id)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    page, paging = _page(limit, offset)
+    return _rows(db, OrderRow, "order_ledger", where, (*params, *paging), "order_id" + page)
+
+
+def daily_revenue(
+    db: Database, *, since: str | None = None, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[DailyRevenue]:
+    """One row per UTC day (`YYYY-MM-DD`), oldest first, from `since` on."""
+    where, params = (" WHERE day >= ?", (since,)) if since is not None else ("", ())
+    page, paging = _page(limit, offset)
+    return _rows(db, DailyRevenue, "daily_revenue", where, (*params, *paging), "day" + page)
