@@ -38,6 +38,7 @@ from engine.kafka.tail import TAIL_TOPICS, tail
 from engine.simulator import SimulatorSettings
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
 from engine.verify import render_report, verify_store
+from projections.cli import project_app
 
 app = typer.Typer(
     help="stockledger: an event-sourced order and inventory engine.",
@@ -45,6 +46,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(project_app, name="project")
 console = Console()
 
 StoreOption = Annotated[
