@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean postgres
+.PHONY: setup demo test lint bench clean postgres wrk
 
 setup: $(STAMP)
 
@@ -28,12 +28,16 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get update && apt-get install -y postgresql)
 
+# The HTTP bench's load tool, from Debian's package.
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
 # The bench suites run once each with timing off, so they cannot rot; `make
 # bench` times them.
-test: lint postgres
+test: lint postgres wrk
 	$(BIN)/python -m pytest tests bench --benchmark-disable -p no:cacheprovider
 
-bench: setup
+bench: setup wrk
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,max,rounds
 
 clean:
