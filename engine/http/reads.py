@@ -1,8 +1,9 @@
 """The read API for ops: GET every read model, with filters and paging.
 
 Its handlers go in `READ_HANDLERS`, one per read model, as the projections
-(`projections/`) land; `app.py` mounts them under `/` with no token, beside
-the intake.
+(`projections/`) land; `app.py` mounts them beside the intake and /health.
+The intake's token guard is on the intake's router only: a read endpoint
+that needs one takes `TokenGuard` itself.
 """
 
 from __future__ import annotations
