@@ -21,6 +21,12 @@ from engine.ids import name_uuid
 
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+# A stock count (on hand, safety stock, backorder limit) as a command may state
+# it: within the stock core's int64 storage, so that a figure too large is the
+# core's own `StockRejected` (over `StockLimits.quantity_max`), never a crash.
+STOCK_COUNT_MAX: Final = 2**60
+Count = Annotated[int, msgspec.Meta(ge=0, le=STOCK_COUNT_MAX)]
+Delta = Annotated[int, msgspec.Meta(ge=-STOCK_COUNT_MAX, le=STOCK_COUNT_MAX)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 LINES_PER_ORDER_MAX: Final = 64
@@ -111,8 +117,8 @@ class ConfigureSlot(Command, frozen=True, tag=True, kw_only=True):
     sku: Id
     location: Id
     priority: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
-    safety_stock: Annotated[int, msgspec.Meta(ge=0)] = 0
-    backorder_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
+    safety_stock: Count = 0
+    backorder_limit: Count = 0
 
 
 class ReceiveStock(Command, frozen=True, tag=True, kw_only=True):
@@ -127,9 +133,9 @@ class AdjustStock(Command, frozen=True, tag=True, kw_only=True):
 
     sku: Id
     location: Id
-    delta: int | None = None
-    set_to: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    expected: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    delta: Delta | None = None
+    set_to: Count | None = None
+    expected: Count | None = None
     reason: Text
     reference: Id
 
