@@ -5,14 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean postgres wrk
+.PHONY: setup demo test lint bench clean postgres wrk chromium
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 demo: setup
@@ -32,9 +32,13 @@ postgres:
 wrk:
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
+# The dashboard's test drives Debian's chromium; Playwright never fetches a browser of its own.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
 # The bench suites run once each with timing off, so they cannot rot; `make
 # bench` times them.
-test: lint postgres wrk
+test: lint postgres wrk chromium
 	$(BIN)/python -m pytest tests bench --benchmark-disable -p no:cacheprovider
 
 bench: setup wrk
