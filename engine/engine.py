@@ -388,7 +388,14 @@ class Engine:
 
     def _fold(self, payload: Event) -> None:
         """Bring the state up to `payload`: the same code live and in recovery."""
-        if isinstance(payload, OrderPayload):
+        kind = type(payload)
+        # Stock events are most of a batch's: told apart first, by exact type.
+        if kind in _STOCK_TYPES:
+            if kind is StockReserved:
+                self.hold_orders[payload.hold_id] = payload.order_id  # type: ignore[union-attr]
+            elif kind in _HOLD_ENDS and getattr(payload, "remaining", 0) == 0:
+                self.hold_orders.pop(payload.hold_id, None)  # type: ignore[union-attr]
+        elif isinstance(payload, OrderPayload):
             if isinstance(payload, OrderPlaced):
                 self.orders[payload.order_id] = Order(payload)
             else:
@@ -402,10 +409,6 @@ class Engine:
                 heapq.heappush(self._due, (payload.due_at, account.customer_id, payload.invoice_id))
         elif isinstance(payload, ClockAdvanced):
             self.now = payload.now
-        elif isinstance(payload, StockReserved):
-            self.hold_orders[payload.hold_id] = payload.order_id
-        elif isinstance(payload, _HOLD_ENDS) and getattr(payload, "remaining", 0) == 0:
-            self.hold_orders.pop(payload.hold_id, None)
 
     def _account(self, customer_id: str) -> CreditAccount:
         account = self.accounts.get(customer_id)
@@ -474,8 +477,10 @@ class Engine:
                 payment_terms=command.payment_terms,
                 ship_to=command.ship_to,
                 lines=tuple(
-                    OrderLine(line.sku, line.quantity, line.unit_price_cents)
-                    for line in command.lines
+                    [
+                        OrderLine(line.sku, line.quantity, line.unit_price_cents)
+                        for line in command.lines
+                    ]
                 ),
             ),
         )
