@@ -14,14 +14,21 @@ import msgspec
 from projections.db import Database
 
 __all__ = [
+    "CreditDecision",
     "DailyRevenue",
+    "Exposure",
     "Movement",
     "OrderRow",
+    "ReviewItem",
     "StockLevel",
+    "credit_decisions",
     "daily_revenue",
+    "exposure",
+    "exposures",
     "movements",
     "order",
     "orders",
+    "review_queue",
     "stock",
 ]
 
@@ -172,3 +179,88 @@ def daily_revenue(
     where, params = (" WHERE day >= ?", (since,)) if since is not None else ("", ())
     page, paging = _page(limit, offset)
     return _rows(db, DailyRevenue, "daily_revenue", where, (*params, *paging), "day" + page)
+
+
+# ---------------------------------------------------------------- credit analysis
+
+
+class Exposure(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's credit: `exposure_cents` = `uninvoiced_cents` + `unpaid_cents`."""
+
+    customer_id: str
+    limit_cents: int
+    payment_terms: str
+    uninvoiced_cents: int
+    unpaid_cents: int
+    on_account_cents: int
+    exposure_cents: int
+    open_invoices: int
+    overdue_invoices: int
+    updated_at: str
+
+
+class ReviewItem(msgspec.Struct, frozen=True, kw_only=True):
+    """An order held for credit review; `status` is `open` until it leaves the queue."""
+
+    order_id: str
+    customer_id: str
+    reason: str
+    amount_cents: int
+    exposure_cents: int
+    since: str
+    status: str
+    resolved_at: str | None
+
+
+class CreditDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """`decision`: approved, held, rejected (the policy), review_approved, review_rejected."""
+
+    order_id: str
+    decision: str
+    customer_id: str
+    amount_cents: int
+    exposure_cents: int
+    reason: str | None
+    decided_by: str | None
+    at: str
+
+
+def exposure(db: Database, customer_id: str) -> Exposure | None:
+    found = _rows(
+        db, Exposure, "credit_exposure", " WHERE customer_id = ?", (customer_id,), "customer_id"
+    )
+    return found[0] if found else None
+
+
+def exposures(db: Database, *, limit: int = LIMIT_DEFAULT, offset: int = 0) -> list[Exposure]:
+    page, paging = _page(limit, offset)
+    return _rows(db, Exposure, "credit_exposure", "", paging, "customer_id" + page)
+
+
+def review_queue(
+    db: Database, *, status: str | None = "open", limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[ReviewItem]:
+    """Orders held for credit review, longest waiting first; every one ever held for None."""
+    where, params = (" WHERE status = ?", (status,)) if status is not None else ("", ())
+    page, paging = _page(limit, offset)
+    return _rows(
+        db, ReviewItem, "credit_review_queue", where, (*params, *paging), "since, order_id" + page
+    )
+
+
+def credit_decisions(
+    db: Database, *, customer_id: str | None = None, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[CreditDecision]:
+    """Credit decisions, oldest first, of every customer or of one."""
+    where, params = (
+        (" WHERE customer_id = ?", (customer_id,)) if customer_id is not None else ("", ())
+    )
+    page, paging = _page(limit, offset)
+    return _rows(
+        db,
+        CreditDecision,
+        "credit_decisions",
+        where,
+        (*params, *paging),
+        "at, order_id, decision" + page,
+    )
