@@ -14,13 +14,17 @@ import msgspec
 from projections.db import Database
 
 __all__ = [
+    "Backlog",
     "CreditDecision",
     "DailyRevenue",
     "Exposure",
     "Movement",
     "OrderRow",
+    "PickLine",
     "ReviewItem",
+    "Shipment",
     "StockLevel",
+    "backlog",
     "credit_decisions",
     "daily_revenue",
     "exposure",
@@ -28,7 +32,10 @@ __all__ = [
     "movements",
     "order",
     "orders",
+    "pick_lines",
+    "pick_list",
     "review_queue",
+    "shipments",
     "stock",
 ]
 
@@ -264,3 +271,103 @@ def credit_decisions(
         (*params, *paging),
         "at, order_id, decision" + page,
     )
+
+
+# ---------------------------------------------------------------- logistics
+
+
+class PickLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A stock hold of an order; on its location's pick list while `confirmed`."""
+
+    hold_id: int
+    order_id: str
+    sku: str
+    location: str
+    quantity: int
+    open_quantity: int
+    shipped_quantity: int
+    status: str
+    reserved_at: str
+    confirmed_at: str | None
+    ended_at: str | None
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    """What a location has still to ship for confirmed orders."""
+
+    location: str
+    orders: int
+    lines: int
+    units: int
+
+
+class Shipment(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    shipment_id: str
+    location: str
+    lines: int
+    units: int
+    shipped_at: str
+    delivered_at: str | None
+
+
+_OPEN_PICKS: Final = " WHERE status = 'confirmed' AND open_quantity > 0"
+
+
+def backlog(db: Database) -> list[Backlog]:
+    """The fulfilment backlog of every location that has one, by location."""
+    sql = (
+        "SELECT location, COUNT(DISTINCT order_id), COUNT(*), SUM(open_quantity) "
+        f"FROM pick_lines{_OPEN_PICKS} GROUP BY location ORDER BY location"
+    )
+    return [
+        Backlog(location=location, orders=orders, lines=lines, units=int(units))
+        for location, orders, lines, units in db.execute(sql)
+    ]
+
+
+def pick_list(
+    db: Database, location: str, *, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[PickLine]:
+    """The lines a location has to pick, first confirmed first."""
+    page, paging = _page(limit, offset)
+    return _rows(
+        db,
+        PickLine,
+        "pick_lines",
+        _OPEN_PICKS + " AND location = ?",
+        (location, *paging),
+        "confirmed_at, order_id, sku, hold_id" + page,
+    )
+
+
+def pick_lines(
+    db: Database, order_id: str, *, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[PickLine]:
+    """Every hold of an order, whatever became of it."""
+    page, paging = _page(limit, offset)
+    return _rows(
+        db, PickLine, "pick_lines", " WHERE order_id = ?", (order_id, *paging), "hold_id" + page
+    )
+
+
+def shipments(
+    db: Database,
+    *,
+    location: str | None = None,
+    order_id: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[Shipment]:
+    """Shipments, oldest first, of every location or one, of every order or one."""
+    conditions, params = [], []
+    if location is not None:
+        conditions.append("location = ?")
+        params.append(location)
+    if order_id is not None:
+        conditions.append("order_id = ?")
+        params.append(order_id)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    page, paging = _page(limit, offset)
+    order_by = "shipped_at, order_id, shipment_id" + page
+    return _rows(db, Shipment, "shipments", where, (*params, *paging), order_by)

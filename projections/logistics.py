@@ -1,0 +1,155 @@
+"""Logistics: the fulfilment backlog and pick lists per location, and shipments.
+
+`pick_lines` has a row per stock hold an order took: order, SKU, the location
+the units are held at, units held, units still to ship (`open_quantity`) and
+shipped. `status` is `reserved` until the order is confirmed, `confirmed`
+while it is on the location's pick list, then `shipped`, `released`
+(cancelled or rejected) or `expired`, with the time the hold ended. The
+backlog of a location is its confirmed lines with units open. The stock
+events carry the hold id, so a line is found from any of them; only
+`StockReserved` names the order, which is why reserved holds have rows too.
+
+`shipments` has a row per shipment of an order: the location it left from,
+lines and units, when it shipped and when it was delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Final
+
+from engine.events import LinesShipped, OrderDelivered
+from engine.stock.events import (
+    HoldConfirmed,
+    HoldExpired,
+    HoldReleased,
+    StockReserved,
+    StockShipped,
+)
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+
+PICK_LINES: Final = "pick_lines"
+SHIPMENTS: Final = "shipments"
+
+RESERVED: Final = "reserved"
+CONFIRMED: Final = "confirmed"
+
+_HOLD_EVENTS: Final = (HoldConfirmed, StockShipped, HoldReleased, HoldExpired)
+# A line or a shipment may begin and change in one batch, so its key is named from the start.
+_LINE_EVENTS: Final = (StockReserved, *_HOLD_EVENTS)
+_SHIPMENT_EVENTS: Final = (LinesShipped, OrderDelivered)
+
+
+def _reserved(data: StockReserved, at: str) -> dict[str, Any]:
+    return {
+        "hold_id": data.hold_id,
+        "order_id": data.order_id,
+        "sku": data.sku,
+        "location": data.location,
+        "quantity": data.quantity,
+        "open_quantity": data.quantity,
+        "shipped_quantity": 0,
+        "status": RESERVED,
+        "reserved_at": at,
+        "confirmed_at": None,
+        "ended_at": None,
+    }
+
+
+def _shipped(data: LinesShipped, at: str) -> dict[str, Any]:
+    return {
+        "order_id": data.order_id,
+        "shipment_id": data.shipment_id,
+        "location": data.location,
+        "lines": len(data.lines),
+        "units": sum(line.quantity for line in data.lines),
+        "shipped_at": at,
+        "delivered_at": None,
+    }
+
+
+class Logistics(Projection):
+    name: ClassVar[str] = "logistics"
+    tables: ClassVar[tuple[Table, ...]] = (
+        Table(
+            PICK_LINES,
+            (
+                ("hold_id", BIGINT),
+                ("order_id", TEXT),
+                ("sku", TEXT),
+                ("location", TEXT),
+                ("quantity", BIGINT),
+                ("open_quantity", BIGINT),
+                ("shipped_quantity", BIGINT),
+                ("status", TEXT),
+                ("reserved_at", TEXT),
+                ("confirmed_at", TEXT),
+                ("ended_at", TEXT),
+            ),
+            key=("hold_id",),
+            indexes=(("location", "status"), ("order_id",)),
+        ),
+        Table(
+            SHIPMENTS,
+            (
+                ("order_id", TEXT),
+                ("shipment_id", TEXT),
+                ("location", TEXT),
+                ("lines", BIGINT),
+                ("units", BIGINT),
+                ("shipped_at", TEXT),
+                ("delivered_at", TEXT),
+            ),
+            key=("order_id", "shipment_id"),
+            indexes=(("location", "shipped_at"),),
+        ),
+    )
+
+    def keys(self, events: Sequence[Positioned]) -> Iterator[tuple[str, Key]]:
+        for _, event in events:
+            data = event.data
+            if isinstance(data, _LINE_EVENTS):
+                yield PICK_LINES, (data.hold_id,)
+            elif isinstance(data, _SHIPMENT_EVENTS):
+                yield SHIPMENTS, (data.order_id, data.shipment_id)
+
+    def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        for _, event in events:
+            data = event.data
+            at = event.timestamp.isoformat()
+            if isinstance(data, StockReserved):
+                rows.insert(PICK_LINES, (data.hold_id,), _reserved(data, at))
+            elif isinstance(data, LinesShipped):
+                rows.insert(SHIPMENTS, (data.order_id, data.shipment_id), _shipped(data, at))
+            elif isinstance(data, OrderDelivered):
+                shipment = rows.row(SHIPMENTS, (data.order_id, data.shipment_id))
+                if shipment is not None:
+                    shipment["delivered_at"] = at
+            elif isinstance(data, _HOLD_EVENTS):
+                line = rows.row(PICK_LINES, (data.hold_id,))
+                if line is not None:
+                    self._hold(line, data, at)
+
+    @staticmethod
+    def _hold(
+        line: dict[str, Any],
+        data: HoldConfirmed | StockShipped | HoldReleased | HoldExpired,
+        at: str,
+    ) -> None:
+        if isinstance(data, HoldConfirmed):
+            line["status"] = CONFIRMED
+            line["confirmed_at"] = at
+            return
+        if isinstance(data, StockShipped):
+            line["shipped_quantity"] += data.quantity
+        line["open_quantity"] = 0 if isinstance(data, HoldExpired) else data.remaining
+        if not line["open_quantity"]:
+            kind = type(data)
+            line["status"] = (
+                "shipped"
+                if kind is StockShipped
+                else "released"
+                if kind is HoldReleased
+                else "expired"
+            )
+            line["ended_at"] = at
