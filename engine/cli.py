@@ -39,6 +39,7 @@ from engine.simulator import SimulatorSettings
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
 from engine.verify import render_report, verify_store
 from projections.cli import project_app
+from projections.query_cli import query_app
 
 app = typer.Typer(
     help="stockledger: an event-sourced order and inventory engine.",
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(project_app, name="project")
+app.add_typer(query_app, name="query")
 console = Console()
 
 StoreOption = Annotated[

@@ -1,0 +1,207 @@
+"""`stockledger query`: the read models for people (Rich tables) and for scripts (--json).
+
+Each command is one function of `projections.queries` over the database that
+`--db` names (or `STOCKLEDGER_READ_DB`), as `stockledger project` builds it.
+What a command cannot answer ends with exit 1 and a line on stderr that says
+what was missing and what to do: an unknown SKU or order, read models not
+built yet. Amounts in cents print as currency units in tables; --json keeps
+the Structs' own fields, cents included.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import msgspec
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.orders import OrderStatus
+from projections import queries
+from projections.cli import DbOption, JsonOption
+from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
+
+query_app = typer.Typer(
+    help="Query the read models: tables for people, --json for scripts.", no_args_is_help=True
+)
+console = Console()
+
+LimitOption = Annotated[
+    int, typer.Option(min=1, max=queries.LIMIT_MAX, help="Rows at most (a page).")
+]
+OffsetOption = Annotated[int, typer.Option(min=0, help="Rows to skip (the page's start).")]
+CENTS_SUFFIX = "_cents"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"stockledger query: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _read_models(db_url: str) -> Iterator[Database]:
+    try:
+        db = Database(db_url)
+    except DatabaseURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--db") from None
+    try:
+        yield db
+    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable) as error:
+        _fail(
+            f"cannot read the read models in {db_url} ({error}); "
+            f"build them first: stockledger project run --db {db_url}"
+        )
+    finally:
+        db.close()
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) and name.endswith(CENTS_SUFFIX):
+        return f"{value / 100:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _heading(name: str) -> str:
+    return name.removesuffix(CENTS_SUFFIX).replace("_", " ")
+
+
+def _print_rows(rows: Sequence[msgspec.Struct], title: str) -> None:
+    names = type(rows[0]).__struct_fields__
+    table = Table(title=title)
+    for name in names:
+        numeric = isinstance(getattr(rows[0], name), int)
+        table.add_column(_heading(name), justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(name, getattr(row, name)) for name in names))
+    console.print(table)
+
+
+def _print_record(record: msgspec.Struct, title: str) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column()
+    table.add_column()
+    for name in record.__struct_fields__:
+        table.add_row(_heading(name), _cell(name, getattr(record, name)))
+    console.print(table)
+
+
+def _emit(found: Sequence[msgspec.Struct] | msgspec.Struct, title: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(msgspec.json.encode(found).decode())
+    elif isinstance(found, msgspec.Struct):
+        _print_record(found, title)
+    elif found:
+        _print_rows(found, title)
+    else:
+        console.print(f"{title}: none")
+
+
+@query_app.command("stock")
+def stock_command(
+    sku: Annotated[str, typer.Argument(help="The SKU.")],
+    location: Annotated[str | None, typer.Option(help="One location only.")] = None,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """A SKU's stock at each location: on hand, reserved, available."""
+    with _read_models(db) as database:
+        levels = queries.stock(database, sku, location=location)
+    if not levels:
+        where = f" at {location!r}" if location is not None else ""
+        _fail(f"no stock of SKU {sku!r}{where} in the read models (see `query stock-all`)")
+    _emit(levels, f"stock of {sku}", as_json)
+
+
+@query_app.command("stock-all")
+def stock_all_command(
+    location: Annotated[str | None, typer.Option(help="One location only.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Every slot's stock (SKU x location), in SKU order, a page at a time."""
+    with _read_models(db) as database:
+        levels = queries.stock(database, location=location, limit=limit, offset=offset)
+    _emit(levels, "stock", as_json)
+
+
+@query_app.command("movements")
+def movements_command(
+    sku: Annotated[str, typer.Argument(help="The SKU.")],
+    location: Annotated[str, typer.Argument(help="The location.")],
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """The on-hand ledger of one slot, oldest first: every receipt, adjustment, shipment."""
+    with _read_models(db) as database:
+        if not queries.stock(database, sku, location=location):
+            _fail(f"no stock of SKU {sku!r} at {location!r} in the read models")
+        moved = queries.movements(database, sku, location, limit=limit, offset=offset)
+    _emit(moved, f"movements of {sku} at {location}", as_json)
+
+
+@query_app.command("order")
+def order_command(
+    order_id: Annotated[str, typer.Argument(help="The order id.")],
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """One order: its status, lines, units and totals."""
+    with _read_models(db) as database:
+        found = queries.order(database, order_id)
+    if found is None:
+        _fail(f"no order {order_id!r} in the read models (see `query orders`)")
+    _emit(found, f"order {order_id}", as_json)
+
+
+@query_app.command("orders")
+def orders_command(
+    status: Annotated[OrderStatus | None, typer.Option(help="Only orders in this status.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's orders.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """The order ledger in order-id order, filtered by status and customer, a page at a time."""
+    with _read_models(db) as database:
+        found = queries.orders(
+            database,
+            status=None if status is None else status.value,
+            customer_id=customer,
+            limit=limit,
+            offset=offset,
+        )
+    _emit(found, "orders", as_json)
+
+
+@query_app.command("revenue")
+def revenue_command(
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this UTC day on.")
+    ] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Daily revenue: orders placed, confirmed and lost, revenue and credits per UTC day."""
+    day = None if since is None else since.date().isoformat()
+    with _read_models(db) as database:
+        found = queries.daily_revenue(database, since=day, limit=limit, offset=offset)
+    _emit(found, "daily revenue", as_json)
