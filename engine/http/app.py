@@ -15,6 +15,7 @@ from litestar.openapi.spec import SecurityScheme
 
 from engine.engine import Engine
 from engine.http.auth import SECURITY_SCHEME, TokenGuard
+from engine.http.dashboard import DASHBOARD_HANDLERS
 from engine.http.health import get_health
 from engine.http.intake import CommandComponents, post_commands
 from engine.http.reads import READ_HANDLERS
@@ -53,7 +54,7 @@ def create_app(settings: HttpSettings) -> Litestar:
 
     intake = Router("/", route_handlers=[post_commands], guards=[TokenGuard(settings.tokens)])
     return Litestar(
-        route_handlers=[intake, get_health, *READ_HANDLERS],
+        route_handlers=[intake, get_health, *READ_HANDLERS, *DASHBOARD_HANDLERS],
         lifespan=[lifespan],
         request_max_body_size=settings.request_bytes_max,
         openapi_config=OpenAPIConfig(

@@ -1,0 +1,245 @@
+"""The ops dashboard: the page at GET /, its script and style under /static/, its figures.
+
+GET /dashboard/data gathers every figure the page shows in one call, from the
+query functions of `projections.queries` and the runner's status, so the page
+and a script see the same numbers. The read models are those `stockledger
+project run` keeps, in the database named by `STOCKLEDGER_READ_DB` (its
+default as there). A section whose read model has not landed yet answers
+`NotAvailable` with the query it waits for: see `_review_queue` and `_backlog`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+from eventsourcing.persistence import ApplicationRecorder
+from litestar import MediaType, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import File
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import ControllerRouterHandler
+
+from engine.orders import OrderStatus
+from projections import queries, select
+from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError, connect
+from projections.runner import ProjectionStatus, status
+
+DASHBOARD_DIR: Final = Path(__file__).with_name("dashboard")
+READ_DB_ENV: Final = "STOCKLEDGER_READ_DB"  # as `stockledger project` reads it
+LOW_STOCK_BELOW_DEFAULT: Final = 10
+LOW_STOCK_BELOW_MAX: Final = 1_000_000_000
+# The page lists this many slots at most, the lowest first; counts cover every slot scanned.
+STOCK_ROWS_SHOWN_MAX: Final = 200
+# A refresh reads at most this many rows of a read model; past it, a figure says `complete: false`.
+ROWS_SCANNED_MAX: Final = 200_000
+
+_SHIPPED: Final = frozenset(
+    {
+        OrderStatus.PARTIALLY_SHIPPED,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.RETURNED,
+    }
+)
+
+Level = Literal["below_safety", "low", "ok"]
+_LEVEL_ORDER: Final[dict[str, int]] = {"below_safety": 0, "low": 1, "ok": 2}
+
+R = TypeVar("R")
+
+
+class StockRow(msgspec.Struct, frozen=True, kw_only=True):
+    """`below_safety`: on hand minus reserved is under safety stock (available < 0);
+    `low`: available under the dashboard's threshold."""
+
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    available: int
+    level: Level
+
+
+class Stock(msgspec.Struct, frozen=True, kw_only=True):
+    low_below: int
+    slots: int
+    low: int
+    below_safety: int
+    rows: list[StockRow]
+    complete: bool
+
+
+class Funnel(msgspec.Struct, frozen=True, kw_only=True):
+    """Orders placed and confirmed (from daily revenue), shipped (at least one shipment)."""
+
+    placed: int
+    confirmed: int
+    shipped: int
+    by_status: dict[str, int]
+    complete: bool
+
+
+class NotAvailable(msgspec.Struct, frozen=True, kw_only=True, tag_field="state", tag="n/a"):
+    """A section whose read model has not landed; `reason` names what it waits for."""
+
+    reason: str
+
+
+class DashboardData(msgspec.Struct, frozen=True, kw_only=True):
+    generated_at: str
+    stock: Stock
+    funnel: Funnel
+    review_queue: NotAvailable
+    backlog: NotAvailable
+    lag: list[ProjectionStatus]
+
+
+class DashboardError(msgspec.Struct, frozen=True):
+    error: str
+
+
+def read_db_url() -> str:
+    return os.environ.get(READ_DB_ENV) or DEFAULT_DB_URL
+
+
+def _scan(fetch: Callable[[int, int], Sequence[R]], rows_max: int) -> tuple[list[R], bool]:
+    """Every row a paged query gives, up to `rows_max`; and whether that was all of them."""
+    rows: list[R] = []
+    while len(rows) < rows_max:
+        limit = min(queries.LIMIT_MAX, rows_max - len(rows))
+        page = fetch(limit, len(rows))
+        rows += page
+        if len(page) < limit:
+            return rows, True
+    return rows, not fetch(1, len(rows))
+
+
+def _level(slot: queries.StockLevel, low_below: int) -> Level:
+    if slot.available < 0:
+        return "below_safety"
+    return "low" if slot.available < low_below else "ok"
+
+
+def gather_stock(db: Database, low_below: int, rows_max: int = ROWS_SCANNED_MAX) -> Stock:
+    slots, complete = _scan(
+        lambda limit, offset: queries.stock(db, limit=limit, offset=offset), rows_max
+    )
+    rows = [
+        StockRow(
+            sku=s.sku,
+            location=s.location,
+            on_hand=s.on_hand,
+            reserved=s.reserved,
+            safety_stock=s.safety_stock,
+            available=s.available,
+            level=_level(s, low_below),
+        )
+        for s in slots
+    ]
+    levels = [row.level for row in rows]
+    rows.sort(key=lambda row: _LEVEL_ORDER[row.level])  # stable: key order within a level
+    return Stock(
+        low_below=low_below,
+        slots=len(rows),
+        low=levels.count("low"),
+        below_safety=levels.count("below_safety"),
+        rows=rows[:STOCK_ROWS_SHOWN_MAX],
+        complete=complete,
+    )
+
+
+def gather_funnel(db: Database, rows_max: int = ROWS_SCANNED_MAX) -> Funnel:
+    days, days_complete = _scan(
+        lambda limit, offset: queries.daily_revenue(db, limit=limit, offset=offset), rows_max
+    )
+    ledger, ledger_complete = _scan(
+        lambda limit, offset: queries.orders(db, limit=limit, offset=offset), rows_max
+    )
+    by_status: dict[str, int] = {}
+    for row in ledger:
+        by_status[row.status] = by_status.get(row.status, 0) + 1
+    return Funnel(
+        placed=sum(day.orders_placed for day in days),
+        confirmed=sum(day.orders_confirmed for day in days),
+        shipped=sum(n for s, n in by_status.items() if s in _SHIPPED),
+        by_status=dict(sorted(by_status.items())),
+        complete=days_complete and ledger_complete,
+    )
+
+
+def _review_queue(db: Database) -> NotAvailable:
+    # Hook: once projections/queries.py has the credit review queue, return its
+    # length and oldest entries here (a tagged struct beside NotAvailable).
+    return NotAvailable(reason="the credit review queue read model has not landed yet")
+
+
+def _backlog(db: Database) -> NotAvailable:
+    # Hook: once projections/queries.py has the fulfilment backlog, return its
+    # open lines per location here (a tagged struct beside NotAvailable).
+    return NotAvailable(reason="the fulfilment backlog read model has not landed yet")
+
+
+def gather(db: Database, recorder: ApplicationRecorder, low_below: int) -> DashboardData:
+    """Every figure of the dashboard, read now."""
+    return DashboardData(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        # First: the runner's status creates the read models' tables in a new
+        # database, so the queries after it find them empty rather than missing.
+        lag=status(db, recorder, select()),
+        stock=gather_stock(db, low_below),
+        funnel=gather_funnel(db),
+        review_queue=_review_queue(db),
+        backlog=_backlog(db),
+    )
+
+
+@get(
+    "/dashboard/data",
+    summary="Dashboard figures",
+    sync_to_thread=True,
+    responses={
+        HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
+            data_container=DashboardError, description="The read-model database cannot be opened."
+        )
+    },
+)
+def get_dashboard_data(
+    request: Request[Any, Any, Any],
+    low_below: Annotated[
+        int,
+        Parameter(
+            ge=0,
+            le=LOW_STOCK_BELOW_MAX,
+            description="A slot is low when its available quantity is under this.",
+        ),
+    ] = LOW_STOCK_BELOW_DEFAULT,
+) -> Response[DashboardData | DashboardError]:
+    url = read_db_url()
+    try:
+        db = connect(url)
+    except DatabaseURLError as error:
+        return Response(
+            DashboardError(f"{error} (set {READ_DB_ENV})"), status_code=HTTP_503_SERVICE_UNAVAILABLE
+        )
+    with db:
+        return Response(gather(db, request.app.state.recorder, low_below))
+
+
+@get("/", include_in_schema=False, media_type=MediaType.HTML)
+async def get_dashboard() -> File:
+    return File(DASHBOARD_DIR / "index.html", content_disposition_type="inline")
+
+
+DASHBOARD_HANDLERS: Final[list[ControllerRouterHandler]] = [
+    get_dashboard,
+    get_dashboard_data,
+    create_static_files_router("/static", directories=[DASHBOARD_DIR], name="dashboard"),
+]

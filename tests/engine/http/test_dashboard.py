@@ -1,0 +1,250 @@
+"""The dashboard against a real server on a demo store, in Debian's chromium (headless).
+
+The expected figures are read here straight from the query functions and the
+runner's status, independently of `engine.http.dashboard`, and the page must
+show exactly them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+from eventsourcing.persistence import ApplicationRecorder
+from playwright.sync_api import Browser, sync_playwright
+
+from engine.demo import run_demo
+from engine.http.dashboard import (
+    LOW_STOCK_BELOW_DEFAULT,
+    READ_DB_ENV,
+    STOCK_ROWS_SHOWN_MAX,
+    gather_funnel,
+    gather_stock,
+)
+from engine.store import open_factory
+from projections import queries, select
+from projections.db import Database, connect
+from projections.runner import catch_up, status
+from tests.engine.http.commands import Json, fresh
+from tests.engine.http.server import TOKEN, running_server
+from tests.projections.conftest import DEMO
+
+CHROMIUM: Final = Path("/usr/bin/chromium")
+PAGE_TIMEOUT_MS: Final = 30_000
+SHIPPED: Final = {"partially_shipped", "shipped", "delivered", "returned"}
+
+
+@dataclass(frozen=True)
+class Demo:
+    url: str
+    recorder: ApplicationRecorder
+    db: Database
+
+
+def slot(sku: str, safety_stock: int, on_hand: int) -> list[Json]:
+    return [
+        {
+            "type": "ConfigureSlot",
+            "command_id": fresh("cfg"),
+            "sku": sku,
+            "location": "w1",
+            "safety_stock": safety_stock,
+        },
+        {
+            "type": "ReceiveStock",
+            "command_id": fresh("rcv"),
+            "sku": sku,
+            "location": "w1",
+            "quantity": on_hand,
+            "reference": "po-1",
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """A demo run on an SQLite store and, through the server, a slot low and one under
+    safety stock (the demo leaves none); the read models caught up."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    store_url = f"sqlite:///{folder / 'store.db'}"
+    db_url = f"sqlite:///{folder / 'readmodels.db'}"
+    factory = open_factory(store_url)
+    recorder = factory.application_recorder()
+    assert run_demo(recorder, DEMO).report.violation is None
+    with connect(db_url) as db, pytest.MonkeyPatch.context() as env:
+        env.setenv(READ_DB_ENV, db_url)
+        with running_server(store_url, folder / "serve.log") as server:
+            commands = [*slot("DASH-LOW", 0, LOW_STOCK_BELOW_DEFAULT - 1), *slot("DASH-SAFE", 8, 5)]
+            answers = httpx.post(
+                f"{server.url}/commands",
+                json=commands,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=30.0,
+            ).json()
+            assert all("events" in answer for answer in answers), answers
+            assert catch_up(db, recorder, select()) > 0
+            yield Demo(server.url, recorder, db)
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()
+
+
+def _level(slot: queries.StockLevel, low_below: int) -> str:
+    if slot.on_hand - slot.reserved < slot.safety_stock:
+        return "below_safety"
+    return "low" if slot.available < low_below else "ok"
+
+
+def expected_stock(db: Database, low_below: int) -> list[dict[str, Any]]:
+    """Every slot, lowest level first, key order within a level."""
+    order = {"below_safety": 0, "low": 1, "ok": 2}
+    rows = [
+        {
+            "sku": s.sku,
+            "location": s.location,
+            "on_hand": s.on_hand,
+            "reserved": s.reserved,
+            "safety_stock": s.safety_stock,
+            "available": s.available,
+            "level": _level(s, low_below),
+        }
+        for s in queries.stock(db, limit=queries.LIMIT_MAX)
+    ]
+    return sorted(rows, key=lambda row: order[row["level"]])
+
+
+def expected_funnel(db: Database) -> dict[str, Any]:
+    days = queries.daily_revenue(db, limit=queries.LIMIT_MAX)
+    ledger = queries.orders(db, limit=queries.LIMIT_MAX)
+    by_status: dict[str, int] = {}
+    for row in ledger:
+        by_status[row.status] = by_status.get(row.status, 0) + 1
+    return {
+        "placed": sum(d.orders_placed for d in days),
+        "confirmed": sum(d.orders_confirmed for d in days),
+        "shipped": sum(1 for row in ledger if row.status in SHIPPED),
+        "by_status": by_status,
+    }
+
+
+def expected_lag(demo: Demo) -> list[dict[str, Any]]:
+    return [
+        {"projection": s.projection, "checkpoint": s.checkpoint, "head": s.head, "lag": s.lag}
+        for s in status(demo.db, demo.recorder, select())
+    ]
+
+
+def test_the_data_endpoint_gives_the_read_models_figures(demo: Demo) -> None:
+    data = httpx.get(f"{demo.url}/dashboard/data", timeout=30.0).json()
+
+    stock = expected_stock(demo.db, LOW_STOCK_BELOW_DEFAULT)
+    assert 0 < len(stock) <= STOCK_ROWS_SHOWN_MAX
+    assert data["stock"]["rows"] == stock
+    assert data["stock"]["slots"] == len(stock)
+    assert data["stock"]["low"] == sum(row["level"] == "low" for row in stock)
+    assert data["stock"]["below_safety"] == sum(row["level"] == "below_safety" for row in stock)
+    assert data["stock"]["complete"] is True
+    levels = {(row["sku"], row["level"]) for row in stock}
+    assert {("DASH-LOW", "low"), ("DASH-SAFE", "below_safety")} <= levels
+
+    funnel = expected_funnel(demo.db)
+    assert {k: data["funnel"][k] for k in funnel} == funnel
+    assert funnel["placed"] == DEMO.orders
+    assert funnel["placed"] >= funnel["confirmed"] >= funnel["shipped"] > 0
+    assert data["funnel"]["complete"] is True
+
+    assert data["review_queue"]["state"] == "n/a"
+    assert data["backlog"]["state"] == "n/a"
+    lag = [{k: s[k] for k in ("projection", "checkpoint", "head", "lag")} for s in data["lag"]]
+    assert lag == expected_lag(demo)
+    assert {s["lag"] for s in lag} == {0}
+
+
+def test_the_low_stock_threshold_is_a_parameter_with_bounds(demo: Demo) -> None:
+    data = httpx.get(f"{demo.url}/dashboard/data", params={"low_below": 0}, timeout=30.0).json()
+    assert data["stock"]["rows"] == expected_stock(demo.db, 0)
+    assert data["stock"]["low"] == 0
+
+    refused = httpx.get(f"{demo.url}/dashboard/data", params={"low_below": -1}, timeout=30.0)
+    assert refused.status_code == 400
+    assert "low_below" in refused.text
+
+
+def test_a_read_model_past_the_scan_limit_says_its_figures_are_partial(demo: Demo) -> None:
+    funnel = gather_funnel(demo.db, rows_max=DEMO.orders - 1)
+    assert not funnel.complete
+    assert sum(funnel.by_status.values()) == DEMO.orders - 1
+    assert gather_funnel(demo.db, rows_max=DEMO.orders).complete
+
+    slots = len(queries.stock(demo.db))
+    assert not gather_stock(demo.db, LOW_STOCK_BELOW_DEFAULT, rows_max=slots - 1).complete
+    assert gather_stock(demo.db, LOW_STOCK_BELOW_DEFAULT, rows_max=slots).complete
+
+
+# One call in the page, so a refresh cannot land between two reads.
+_READ_PAGE: Final = """() => {
+  const text = (id) => document.getElementById(id).textContent;
+  const number = (s) => Number(s.replaceAll(",", ""));
+  const cells = (tr) => [...tr.cells].map((td) => td.textContent);
+  return {
+    funnel: ["placed", "confirmed", "shipped"].map((s) => number(text(`funnel-${s}`))),
+    review_queue: text("review-queue-value"),
+    backlog: text("backlog-value"),
+    stock: [...document.querySelectorAll("#stock tbody tr")].map((tr) => {
+      const [sku, location, ...figures] = cells(tr);
+      return [sku, location, ...figures.map(number), tr.className,
+              getComputedStyle(tr).backgroundColor];
+    }),
+    lag: [...document.querySelectorAll("#lag tbody tr")].map((tr) => {
+      const [name, ...figures] = cells(tr);
+      return [name, ...figures.map(number)];
+    }),
+  };
+}"""
+
+
+def test_the_page_shows_the_read_models_figures(
+    demo: Demo, browser: Browser, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(demo.url + "/", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("body[data-generated-at]", timeout=PAGE_TIMEOUT_MS)
+    shown = page.evaluate(_READ_PAGE)
+
+    funnel = expected_funnel(demo.db)
+    assert shown["funnel"] == [funnel["placed"], funnel["confirmed"], funnel["shipped"]]
+    assert shown["review_queue"] == "not available"
+    assert shown["backlog"] == "not available"
+    assert shown["lag"] == [
+        [s["projection"], s["checkpoint"], s["head"], s["lag"]] for s in expected_lag(demo)
+    ]
+
+    stock = expected_stock(demo.db, LOW_STOCK_BELOW_DEFAULT)
+    fields = ("sku", "location", "on_hand", "reserved", "safety_stock", "available", "level")
+    assert [row[:7] for row in shown["stock"]] == [[s[f] for f in fields] for s in stock]
+    # Highlighted: a low slot's row is coloured, and unlike an ok one.
+    colours = {row[6]: row[7] for row in shown["stock"]}
+    assert len({colours["ok"], colours["low"], colours["below_safety"]}) == 3
+    assert "rgba(0, 0, 0, 0)" not in (colours["low"], colours["below_safety"])
+
+    screenshot = tmp_path / "dashboard.png"
+    page.screenshot(path=screenshot, full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert screenshot.stat().st_size > 10_000
+    assert errors == []
+    page.close()
