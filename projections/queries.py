@@ -15,6 +15,7 @@ from projections.db import Database
 
 __all__ = [
     "Backlog",
+    "Call",
     "CreditDecision",
     "DailyRevenue",
     "Exposure",
@@ -25,6 +26,7 @@ __all__ = [
     "Shipment",
     "StockLevel",
     "backlog",
+    "call_list",
     "credit_decisions",
     "daily_revenue",
     "exposure",
@@ -371,3 +373,41 @@ def shipments(
     page, paging = _page(limit, offset)
     order_by = "shipped_at, order_id, shipment_id" + page
     return _rows(db, Shipment, "shipments", where, (*params, *paging), order_by)
+
+
+# ---------------------------------------------------------------- telesales
+
+
+class Call(msgspec.Struct, frozen=True, kw_only=True):
+    """An order to call about: `reason` is `credit_held` or `expired`."""
+
+    order_id: str
+    customer_id: str
+    channel: str
+    payment_terms: str
+    value_cents: int
+    placed_at: str
+    reason: str
+    held_reason: str | None
+    since: str
+
+
+def call_list(
+    db: Database,
+    *,
+    reason: str | None = None,
+    customer_id: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[Call]:
+    """Orders to call about, longest waiting first; of one reason or customer if given."""
+    conditions, params = ["reason IS NOT NULL"], []
+    if reason is not None:
+        conditions.append("reason = ?")
+        params.append(reason)
+    if customer_id is not None:
+        conditions.append("customer_id = ?")
+        params.append(customer_id)
+    where = f" WHERE {' AND '.join(conditions)}"
+    page, paging = _page(limit, offset)
+    return _rows(db, Call, "call_list", where, (*params, *paging), "since, order_id" + page)
