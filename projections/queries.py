@@ -17,6 +17,8 @@ __all__ = [
     "Backlog",
     "Call",
     "CreditDecision",
+    "CustomerOrder",
+    "CustomerSummary",
     "DailyRevenue",
     "Exposure",
     "Movement",
@@ -28,6 +30,9 @@ __all__ = [
     "backlog",
     "call_list",
     "credit_decisions",
+    "customer",
+    "customer_orders",
+    "customers",
     "daily_revenue",
     "exposure",
     "exposures",
@@ -411,3 +416,102 @@ def call_list(
     where = f" WHERE {' AND '.join(conditions)}"
     page, paging = _page(limit, offset)
     return _rows(db, Call, "call_list", where, (*params, *paging), "since, order_id" + page)
+
+
+# ---------------------------------------------------------------- customers
+
+
+class CustomerOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """An order in its customer's history; `outcome` is `open` until decided."""
+
+    order_id: str
+    customer_id: str
+    channel: str
+    outcome: str
+    total_cents: int
+    units_ordered: int
+    units_shipped: int
+    units_returned: int
+    credited_cents: int
+    placed_at: str
+    updated_at: str
+
+
+class CustomerSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's totals; `lifetime_value_cents` = `confirmed_cents` - `credited_cents`,
+    `return_rate` = `units_returned` / `units_shipped` (0 before anything shipped)."""
+
+    customer_id: str
+    orders: int
+    orders_confirmed: int
+    orders_lost: int
+    ordered_cents: int
+    confirmed_cents: int
+    credited_cents: int
+    lifetime_value_cents: int
+    units_shipped: int
+    units_returned: int
+    return_rate: float
+    first_order_at: str
+    last_order_at: str
+
+
+_CUSTOMER_TOTALS: Final = (
+    "SELECT customer_id, COUNT(*), "
+    "SUM(CASE WHEN outcome = 'confirmed' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN outcome IN ('rejected', 'cancelled', 'expired') THEN 1 ELSE 0 END), "
+    "SUM(total_cents), SUM(CASE WHEN outcome = 'confirmed' THEN total_cents ELSE 0 END), "
+    "SUM(credited_cents), SUM(units_shipped), SUM(units_returned), "
+    "MIN(placed_at), MAX(placed_at) FROM customer_orders"
+)
+
+
+def _summary(values: tuple[Any, ...]) -> CustomerSummary:
+    customer_id, orders, confirmed, lost, ordered, confirmed_cents, credited = values[:7]
+    shipped, returned, first, last = values[7:]
+    return CustomerSummary(
+        customer_id=customer_id,
+        orders=int(orders),
+        orders_confirmed=int(confirmed),
+        orders_lost=int(lost),
+        ordered_cents=int(ordered),
+        confirmed_cents=int(confirmed_cents),
+        credited_cents=int(credited),
+        lifetime_value_cents=int(confirmed_cents) - int(credited),
+        units_shipped=int(shipped),
+        units_returned=int(returned),
+        return_rate=int(returned) / int(shipped) if shipped else 0.0,
+        first_order_at=first,
+        last_order_at=last,
+    )
+
+
+def customer(db: Database, customer_id: str) -> CustomerSummary | None:
+    found = db.execute(
+        f"{_CUSTOMER_TOTALS} WHERE customer_id = ? GROUP BY customer_id", (customer_id,)
+    )
+    return _summary(tuple(found[0])) if found else None
+
+
+def customers(
+    db: Database, *, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[CustomerSummary]:
+    """Every customer's totals, by customer id."""
+    page, paging = _page(limit, offset)
+    sql = f"{_CUSTOMER_TOTALS} GROUP BY customer_id ORDER BY customer_id{page}"
+    return [_summary(tuple(values)) for values in db.execute(sql, paging)]
+
+
+def customer_orders(
+    db: Database, customer_id: str, *, limit: int = LIMIT_DEFAULT, offset: int = 0
+) -> list[CustomerOrder]:
+    """A customer's orders, oldest first."""
+    page, paging = _page(limit, offset)
+    return _rows(
+        db,
+        CustomerOrder,
+        "customer_orders",
+        " WHERE customer_id = ?",
+        (customer_id, *paging),
+        "placed_at, order_id" + page,
+    )

@@ -1,0 +1,108 @@
+"""Customers: each customer's order history, from which their totals, lifetime value and
+return rate are summed (`projections.queries.customer`).
+
+`customer_orders` has a row per order: customer, channel, value, `outcome`
+(`open` until it is `confirmed`, `rejected`, `cancelled` or `expired`; an
+order cancelled after its confirmation counts as cancelled), units shipped
+and returned, and the value credited back for returns (credit notes).
+
+Lifetime value is the value of the orders confirmed and not cancelled, less
+the credit notes; the return rate is units returned over units shipped. A
+customer's figures are summed when asked rather than kept in a row of their
+own: most order events name the order but not its customer, and a fold can
+only reach the rows its events name (see `projections.projection`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Final
+
+from engine.events import (
+    CreditNoteIssued,
+    LinesReturned,
+    LinesShipped,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderExpired,
+    OrderPlaced,
+    OrderRejected,
+)
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+
+ORDERS: Final = "customer_orders"
+
+_OUTCOMES: Final = {
+    OrderConfirmed: "confirmed",
+    OrderRejected: "rejected",
+    OrderCancelled: "cancelled",
+    OrderExpired: "expired",
+}
+_EVENTS: Final = (OrderPlaced, LinesShipped, LinesReturned, CreditNoteIssued, *_OUTCOMES)
+
+
+def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
+    return {
+        "order_id": data.order_id,
+        "customer_id": data.customer_id,
+        "channel": data.channel,
+        "outcome": "open",
+        "total_cents": sum(line.quantity * line.unit_price_cents for line in data.lines),
+        "units_ordered": sum(line.quantity for line in data.lines),
+        "units_shipped": 0,
+        "units_returned": 0,
+        "credited_cents": 0,
+        "placed_at": at,
+        "updated_at": at,
+    }
+
+
+class Customers(Projection):
+    name: ClassVar[str] = "customers"
+    tables: ClassVar[tuple[Table, ...]] = (
+        Table(
+            ORDERS,
+            (
+                ("order_id", TEXT),
+                ("customer_id", TEXT),
+                ("channel", TEXT),
+                ("outcome", TEXT),
+                ("total_cents", BIGINT),
+                ("units_ordered", BIGINT),
+                ("units_shipped", BIGINT),
+                ("units_returned", BIGINT),
+                ("credited_cents", BIGINT),
+                ("placed_at", TEXT),
+                ("updated_at", TEXT),
+            ),
+            key=("order_id",),
+            indexes=(("customer_id", "placed_at"),),
+        ),
+    )
+
+    def keys(self, events: Sequence[Positioned]) -> Iterator[tuple[str, Key]]:
+        for _, event in events:
+            if isinstance(event.data, _EVENTS):
+                yield ORDERS, (event.data.order_id,)
+
+    def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        for _, event in events:
+            data = event.data
+            if not isinstance(data, _EVENTS):
+                continue
+            at = event.timestamp.isoformat()
+            if isinstance(data, OrderPlaced):
+                rows.insert(ORDERS, (data.order_id,), _placed(data, at))
+                continue
+            order = rows.row(ORDERS, (data.order_id,))
+            if order is None:
+                continue  # a rejected command about an order never placed
+            order["updated_at"] = at
+            if isinstance(data, LinesShipped):
+                order["units_shipped"] += sum(line.quantity for line in data.lines)
+            elif isinstance(data, LinesReturned):
+                order["units_returned"] += sum(line.quantity for line in data.lines)
+            elif isinstance(data, CreditNoteIssued):
+                order["credited_cents"] += data.amount_cents
+            else:
+                order["outcome"] = _OUTCOMES[type(data)]
