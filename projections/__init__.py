@@ -14,12 +14,13 @@ from typing import Final
 
 from projections.inventory import Inventory
 from projections.orders import Orders
+from projections.planning import Planning
 from projections.projection import Projection
 
 __all__ = ["PROJECTIONS", "Projection", "select"]
 
 PROJECTIONS: Final[MappingProxyType[str, Projection]] = MappingProxyType(
-    {p.name: p for p in (Inventory(), Orders())}
+    {p.name: p for p in (Inventory(), Orders(), Planning())}
 )
 
 

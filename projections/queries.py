@@ -7,11 +7,20 @@ bounded by `limit` (at most `LIMIT_MAX`) with `offset` for paging.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 import msgspec
 
+from projections.clock import DAY_S
 from projections.db import Database
+from projections.planning import (
+    VELOCITY_WINDOWS_DAYS,
+    PlanningSettings,
+    days_of_cover,
+    reorder_units,
+    velocity,
+)
 
 __all__ = [
     "Backlog",
@@ -26,6 +35,7 @@ __all__ = [
     "PickLine",
     "ReviewItem",
     "Shipment",
+    "SkuPlan",
     "StockLevel",
     "backlog",
     "call_list",
@@ -41,6 +51,8 @@ __all__ = [
     "orders",
     "pick_lines",
     "pick_list",
+    "planning",
+    "reorder_suggestions",
     "review_queue",
     "shipments",
     "stock",
@@ -515,3 +527,115 @@ def customer_orders(
         (customer_id, *paging),
         "placed_at, order_id" + page,
     )
+
+
+# ---------------------------------------------------------------- planning
+
+
+class SkuPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """A SKU over all its locations; days and velocities are the logical clock's.
+
+    `units_7d` / `units_30d` are units shipped in the complete days before
+    `today`; see `projections.planning` for every figure's formula.
+    """
+
+    sku: str
+    today: int
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    available: int
+    units_7d: int
+    units_30d: int
+    velocity_7d: float
+    velocity_30d: float
+    days_of_cover: float | None
+    on_order: int
+    reorder_units: int
+
+
+def planning(
+    db: Database,
+    sku: str | None = None,
+    *,
+    settings: PlanningSettings | None = None,
+    on_order: Mapping[str, int] | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[SkuPlan]:
+    """Velocity, cover and reorder units of every SKU (or one), by SKU.
+
+    `on_order` is the units already ordered per SKU: no event records them.
+    """
+    page, paging = _page(limit, offset)
+    where, params = (" WHERE sku = ?", (sku,)) if sku is not None else ("", ())
+    positions = db.execute(
+        "SELECT sku, SUM(on_hand), SUM(reserved), SUM(safety_stock) FROM planning_slots"
+        f"{where} GROUP BY sku ORDER BY sku{page}",
+        (*params, *paging),
+    )
+    if not positions:
+        return []
+    clock = db.execute("SELECT now FROM planning_clock WHERE id = 0")
+    today = int(clock[0][0]) // DAY_S if clock else 0
+    short, long = VELOCITY_WINDOWS_DAYS
+    shipped = {
+        row[0]: (int(row[1]), int(row[2]))
+        for row in db.execute(
+            "SELECT sku, SUM(CASE WHEN day >= ? THEN units ELSE 0 END), SUM(units) "
+            "FROM planning_shipments WHERE day >= ? AND day < ? AND sku >= ? AND sku <= ? "
+            "GROUP BY sku",
+            (today - short, today - long, today, positions[0][0], positions[-1][0]),
+        )
+    }
+    ordered = on_order or {}
+    plans = []
+    for name, on_hand, reserved, safety in positions:
+        on_hand, reserved, safety = int(on_hand), int(reserved), int(safety)
+        units_7d, units_30d = shipped.get(name, (0, 0))
+        velocity_7d = velocity(units_7d, short, today)
+        available = on_hand - safety - reserved
+        plans.append(
+            SkuPlan(
+                sku=name,
+                today=today,
+                on_hand=on_hand,
+                reserved=reserved,
+                safety_stock=safety,
+                available=available,
+                units_7d=units_7d,
+                units_30d=units_30d,
+                velocity_7d=velocity_7d,
+                velocity_30d=velocity(units_30d, long, today),
+                days_of_cover=days_of_cover(available, velocity_7d),
+                on_order=ordered.get(name, 0),
+                reorder_units=reorder_units(
+                    velocity_7d,
+                    settings or PlanningSettings(),
+                    safety_stock=safety,
+                    free=on_hand - reserved,
+                    on_order=ordered.get(name, 0),
+                ),
+            )
+        )
+    return plans
+
+
+def reorder_suggestions(
+    db: Database,
+    *,
+    settings: PlanningSettings | None = None,
+    on_order: Mapping[str, int] | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[SkuPlan]:
+    """The SKUs to reorder now (`reorder_units` > 0), by SKU."""
+    _page(limit, offset)
+    wanted = []
+    start = 0
+    while batch := planning(
+        db, settings=settings, on_order=on_order, limit=LIMIT_MAX, offset=start
+    ):
+        wanted += [plan for plan in batch if plan.reorder_units > 0]
+        start += LIMIT_MAX
+    return wanted[offset : offset + limit]
