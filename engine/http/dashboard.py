@@ -4,8 +4,9 @@ GET /dashboard/data gathers every figure the page shows in one call, from the
 query functions of `projections.queries` and the runner's status, so the page
 and a script see the same numbers. The read models are those `stockledger
 project run` keeps, in the database named by `STOCKLEDGER_READ_DB` (its
-default as there). A section whose read model has not landed yet answers
-`NotAvailable` with the query it waits for: see `_review_queue` and `_backlog`.
+default as there). A section whose read model is not in that database answers
+`NotAvailable` saying so: the review queue and the backlog appear once their
+projections (`credit`, `logistics`) have built their tables there.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from litestar.types import ControllerRouterHandler
 
 from engine.orders import OrderStatus
 from projections import queries, select
+from projections.credit import Credit
 from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError, connect
+from projections.logistics import Logistics
+from projections.projection import Projection
 from projections.runner import ProjectionStatus, status
 
 DASHBOARD_DIR: Final = Path(__file__).with_name("dashboard")
@@ -37,6 +41,7 @@ LOW_STOCK_BELOW_DEFAULT: Final = 10
 LOW_STOCK_BELOW_MAX: Final = 1_000_000_000
 # The page lists this many slots at most, the lowest first; counts cover every slot scanned.
 STOCK_ROWS_SHOWN_MAX: Final = 200
+REVIEW_ITEMS_SHOWN_MAX: Final = 10
 # A refresh reads at most this many rows of a read model; past it, a figure says `complete: false`.
 ROWS_SCANNED_MAX: Final = 200_000
 
@@ -93,12 +98,30 @@ class NotAvailable(msgspec.Struct, frozen=True, kw_only=True, tag_field="state",
     reason: str
 
 
+class ReviewQueue(msgspec.Struct, frozen=True, kw_only=True, tag_field="state", tag="available"):
+    """Open credit reviews: how many, and the longest waiting."""
+
+    length: int
+    oldest: list[queries.ReviewItem]
+    complete: bool
+
+
+class FulfilmentBacklog(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="state", tag="available"
+):
+    """What each location has still to ship; an order may wait at several locations."""
+
+    lines: int
+    units: int
+    locations: list[queries.Backlog]
+
+
 class DashboardData(msgspec.Struct, frozen=True, kw_only=True):
     generated_at: str
     stock: Stock
     funnel: Funnel
-    review_queue: NotAvailable
-    backlog: NotAvailable
+    review_queue: ReviewQueue | NotAvailable
+    backlog: FulfilmentBacklog | NotAvailable
     lag: list[ProjectionStatus]
 
 
@@ -175,16 +198,37 @@ def gather_funnel(db: Database, rows_max: int = ROWS_SCANNED_MAX) -> Funnel:
     )
 
 
-def _review_queue(db: Database) -> NotAvailable:
-    # Hook: once projections/queries.py has the credit review queue, return its
-    # length and oldest entries here (a tagged struct beside NotAvailable).
-    return NotAvailable(reason="the credit review queue read model has not landed yet")
+def _missing(db: Database, projection: Projection) -> NotAvailable | None:
+    if all(db.table_exists(table.name) for table in projection.tables):
+        return None
+    return NotAvailable(
+        reason=f"the {projection.name} read model is not built in this database: "
+        f"run `stockledger project run` with the {projection.name} projection"
+    )
 
 
-def _backlog(db: Database) -> NotAvailable:
-    # Hook: once projections/queries.py has the fulfilment backlog, return its
-    # open lines per location here (a tagged struct beside NotAvailable).
-    return NotAvailable(reason="the fulfilment backlog read model has not landed yet")
+def gather_review_queue(
+    db: Database, rows_max: int = ROWS_SCANNED_MAX
+) -> ReviewQueue | NotAvailable:
+    missing = _missing(db, Credit())
+    if missing is not None:
+        return missing
+    items, complete = _scan(
+        lambda limit, offset: queries.review_queue(db, limit=limit, offset=offset), rows_max
+    )
+    return ReviewQueue(length=len(items), oldest=items[:REVIEW_ITEMS_SHOWN_MAX], complete=complete)
+
+
+def gather_backlog(db: Database) -> FulfilmentBacklog | NotAvailable:
+    missing = _missing(db, Logistics())
+    if missing is not None:
+        return missing
+    locations = queries.backlog(db)
+    return FulfilmentBacklog(
+        lines=sum(b.lines for b in locations),
+        units=sum(b.units for b in locations),
+        locations=locations,
+    )
 
 
 def gather(db: Database, recorder: ApplicationRecorder, low_below: int) -> DashboardData:
@@ -196,8 +240,8 @@ def gather(db: Database, recorder: ApplicationRecorder, low_below: int) -> Dashb
         lag=status(db, recorder, select()),
         stock=gather_stock(db, low_below),
         funnel=gather_funnel(db),
-        review_queue=_review_queue(db),
-        backlog=_backlog(db),
+        review_queue=gather_review_queue(db),
+        backlog=gather_backlog(db),
     )
 
 

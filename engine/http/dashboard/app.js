@@ -4,6 +4,7 @@
 
 const REFRESH_MS = 5000;
 const number = new Intl.NumberFormat("en");
+const money = new Intl.NumberFormat("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 function cell(row, text, className) {
   const td = row.insertCell();
@@ -11,13 +12,46 @@ function cell(row, text, className) {
   if (className) td.className = className;
 }
 
-function section(id, value) {
-  // A section is either figures or {state: "n/a", reason}: say so plainly.
-  const element = document.getElementById(id);
-  if (value.state === "n/a") {
+function available(id, value) {
+  // A section is either figures ({state: "available", ...}) or {state: "n/a", reason}.
+  const element = document.getElementById(`${id}-value`);
+  const ok = value.state === "available";
+  element.classList.toggle("unavailable", !ok);
+  element.title = ok ? "" : value.reason;
+  if (!ok) {
     element.textContent = "not available";
-    element.title = value.reason;
-    element.classList.add("unavailable");
+    document.querySelector(`#${id} tbody`).replaceChildren();
+  }
+  return ok;
+}
+
+function showReviewQueue(queue) {
+  if (!available("review-queue", queue)) return;
+  document.getElementById("review-queue-value").textContent =
+    number.format(queue.length) + (queue.complete ? "" : "+");
+  const body = document.querySelector("#review-queue tbody");
+  body.replaceChildren();
+  for (const item of queue.oldest) {
+    const row = body.insertRow();
+    cell(row, item.order_id);
+    cell(row, item.customer_id);
+    cell(row, money.format(item.amount_cents / 100), "num");
+    cell(row, item.since.slice(0, 16).replace("T", " "));
+  }
+}
+
+function showBacklog(backlog) {
+  if (!available("backlog", backlog)) return;
+  document.getElementById("backlog-value").textContent =
+    `${number.format(backlog.lines)} lines, ${number.format(backlog.units)} units`;
+  const body = document.querySelector("#backlog tbody");
+  body.replaceChildren();
+  for (const location of backlog.locations) {
+    const row = body.insertRow();
+    cell(row, location.location);
+    for (const field of ["orders", "lines", "units"]) {
+      cell(row, number.format(location[field]), "num");
+    }
   }
 }
 
@@ -73,8 +107,8 @@ async function refresh() {
     showFunnel(data.funnel);
     showStock(data.stock);
     showLag(data.lag);
-    section("review-queue-value", data.review_queue);
-    section("backlog-value", data.backlog);
+    showReviewQueue(data.review_queue);
+    showBacklog(data.backlog);
     status.textContent = `as of ${data.generated_at}, every ${REFRESH_MS / 1000} s`;
     status.classList.remove("error");
     document.body.dataset.generatedAt = data.generated_at;

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import msgspec
 import pytest
 from eventsourcing.persistence import ApplicationRecorder
 from playwright.sync_api import Browser, sync_playwright
@@ -22,15 +23,22 @@ from engine.demo import run_demo
 from engine.http.dashboard import (
     LOW_STOCK_BELOW_DEFAULT,
     READ_DB_ENV,
+    REVIEW_ITEMS_SHOWN_MAX,
     STOCK_ROWS_SHOWN_MAX,
+    NotAvailable,
+    ReviewQueue,
+    gather_backlog,
     gather_funnel,
+    gather_review_queue,
     gather_stock,
 )
 from engine.store import open_factory
 from projections import queries, select
+from projections.credit import Credit
 from projections.db import Database, connect
+from projections.logistics import Logistics
 from projections.runner import catch_up, status
-from tests.engine.http.commands import Json, fresh
+from tests.engine.http.commands import Json, fresh, place
 from tests.engine.http.server import TOKEN, running_server
 from tests.projections.conftest import DEMO
 
@@ -66,10 +74,21 @@ def slot(sku: str, safety_stock: int, on_hand: int) -> list[Json]:
     ]
 
 
+def credit(customer: str, limit_cents: int) -> Json:
+    return {
+        "type": "SetCreditLimit",
+        "command_id": fresh("lim"),
+        "customer_id": customer,
+        "limit_cents": limit_cents,
+        "payment_terms": "net-30",
+    }
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """A demo run on an SQLite store and, through the server, a slot low and one under
-    safety stock (the demo leaves none); the read models caught up."""
+    """A demo run on an SQLite store and, through the server, what the demo leaves none
+    of: a slot low, one under safety stock, an order to ship, an order held for review;
+    the read models caught up."""
     folder = tmp_path_factory.mktemp("dashboard")
     store_url = f"sqlite:///{folder / 'store.db'}"
     db_url = f"sqlite:///{folder / 'readmodels.db'}"
@@ -79,7 +98,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     with connect(db_url) as db, pytest.MonkeyPatch.context() as env:
         env.setenv(READ_DB_ENV, db_url)
         with running_server(store_url, folder / "serve.log") as server:
-            commands = [*slot("DASH-LOW", 0, LOW_STOCK_BELOW_DEFAULT - 1), *slot("DASH-SAFE", 8, 5)]
+            held = place("DASH-LOW", "cu-dash-held")
+            held["lines"][0]["unit_price_cents"] = 1_050  # over the limit, inside the band
+            commands = [
+                *slot("DASH-LOW", 0, LOW_STOCK_BELOW_DEFAULT + 1),
+                *slot("DASH-SAFE", 8, 5),
+                credit("cu-dash-ok", 1_000_000),
+                credit("cu-dash-held", 1_000),
+                place("DASH-LOW", "cu-dash-ok"),  # confirmed, not shipped: backlog
+                held,  # held for credit review
+            ]
             answers = httpx.post(
                 f"{server.url}/commands",
                 json=commands,
@@ -87,7 +115,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 timeout=30.0,
             ).json()
             assert all("events" in answer for answer in answers), answers
-            assert catch_up(db, recorder, select()) > 0
+            # The review queue's and the backlog's projections, registered or not yet.
+            built = {p.name: p for p in (*select(), Credit(), Logistics())}
+            assert catch_up(db, recorder, list(built.values())) > 0
             yield Demo(server.url, recorder, db)
     factory.close()
 
@@ -140,6 +170,22 @@ def expected_funnel(db: Database) -> dict[str, Any]:
     }
 
 
+def expected_review_queue(db: Database) -> dict[str, Any]:
+    items = queries.review_queue(db, limit=queries.LIMIT_MAX)
+    oldest = [msgspec.to_builtins(item) for item in items[:REVIEW_ITEMS_SHOWN_MAX]]
+    return {"state": "available", "length": len(items), "oldest": oldest, "complete": True}
+
+
+def expected_backlog(db: Database) -> dict[str, Any]:
+    locations = queries.backlog(db)
+    return {
+        "state": "available",
+        "lines": sum(b.lines for b in locations),
+        "units": sum(b.units for b in locations),
+        "locations": [msgspec.to_builtins(b) for b in locations],
+    }
+
+
 def expected_lag(demo: Demo) -> list[dict[str, Any]]:
     return [
         {"projection": s.projection, "checkpoint": s.checkpoint, "head": s.head, "lag": s.lag}
@@ -162,12 +208,14 @@ def test_the_data_endpoint_gives_the_read_models_figures(demo: Demo) -> None:
 
     funnel = expected_funnel(demo.db)
     assert {k: data["funnel"][k] for k in funnel} == funnel
-    assert funnel["placed"] == DEMO.orders
+    assert funnel["placed"] == DEMO.orders + 2  # the fixture's two
     assert funnel["placed"] >= funnel["confirmed"] >= funnel["shipped"] > 0
     assert data["funnel"]["complete"] is True
 
-    assert data["review_queue"]["state"] == "n/a"
-    assert data["backlog"]["state"] == "n/a"
+    assert data["review_queue"] == expected_review_queue(demo.db)
+    assert data["backlog"] == expected_backlog(demo.db)
+    assert data["backlog"]["lines"] > 0
+    assert data["review_queue"]["length"] > 0
     lag = [{k: s[k] for k in ("projection", "checkpoint", "head", "lag")} for s in data["lag"]]
     assert lag == expected_lag(demo)
     assert {s["lag"] for s in lag} == {0}
@@ -184,14 +232,29 @@ def test_the_low_stock_threshold_is_a_parameter_with_bounds(demo: Demo) -> None:
 
 
 def test_a_read_model_past_the_scan_limit_says_its_figures_are_partial(demo: Demo) -> None:
-    funnel = gather_funnel(demo.db, rows_max=DEMO.orders - 1)
+    placed = len(queries.orders(demo.db))
+    funnel = gather_funnel(demo.db, rows_max=placed - 1)
     assert not funnel.complete
-    assert sum(funnel.by_status.values()) == DEMO.orders - 1
-    assert gather_funnel(demo.db, rows_max=DEMO.orders).complete
+    assert sum(funnel.by_status.values()) == placed - 1
+    assert gather_funnel(demo.db, rows_max=placed).complete
 
     slots = len(queries.stock(demo.db))
     assert not gather_stock(demo.db, LOW_STOCK_BELOW_DEFAULT, rows_max=slots - 1).complete
     assert gather_stock(demo.db, LOW_STOCK_BELOW_DEFAULT, rows_max=slots).complete
+
+    waiting = len(queries.review_queue(demo.db))
+    queue = gather_review_queue(demo.db, rows_max=waiting - 1)
+    assert isinstance(queue, ReviewQueue)
+    assert (queue.length, queue.complete) == (waiting - 1, False)
+
+
+def test_a_read_model_not_built_is_not_available(tmp_path: Path) -> None:
+    with connect(f"sqlite:///{tmp_path / 'readmodels.db'}") as db:
+        queue, backlog = gather_review_queue(db), gather_backlog(db)
+    assert isinstance(queue, NotAvailable)
+    assert isinstance(backlog, NotAvailable)
+    assert "credit" in queue.reason
+    assert "logistics" in backlog.reason
 
 
 # One call in the page, so a refresh cannot land between two reads.
@@ -201,8 +264,13 @@ _READ_PAGE: Final = """() => {
   const cells = (tr) => [...tr.cells].map((td) => td.textContent);
   return {
     funnel: ["placed", "confirmed", "shipped"].map((s) => number(text(`funnel-${s}`))),
-    review_queue: text("review-queue-value"),
+    review_queue: number(text("review-queue-value")),
+    review_items: [...document.querySelectorAll("#review-queue tbody tr")].map(cells),
     backlog: text("backlog-value"),
+    backlog_rows: [...document.querySelectorAll("#backlog tbody tr")].map((tr) => {
+      const [location, ...figures] = cells(tr);
+      return [location, ...figures.map(number)];
+    }),
     stock: [...document.querySelectorAll("#stock tbody tr")].map((tr) => {
       const [sku, location, ...figures] = cells(tr);
       return [sku, location, ...figures.map(number), tr.className,
@@ -228,8 +296,17 @@ def test_the_page_shows_the_read_models_figures(
 
     funnel = expected_funnel(demo.db)
     assert shown["funnel"] == [funnel["placed"], funnel["confirmed"], funnel["shipped"]]
-    assert shown["review_queue"] == "not available"
-    assert shown["backlog"] == "not available"
+    queue = expected_review_queue(demo.db)
+    assert shown["review_queue"] == queue["length"]
+    assert [[row[0], row[1], row[2]] for row in shown["review_items"]] == [
+        [i["order_id"], i["customer_id"], f"{i['amount_cents'] / 100:,.2f}"]
+        for i in queue["oldest"]
+    ]
+    backlog = expected_backlog(demo.db)
+    assert shown["backlog"] == f"{backlog['lines']:,} lines, {backlog['units']:,} units"
+    assert shown["backlog_rows"] == [
+        [b["location"], b["orders"], b["lines"], b["units"]] for b in backlog["locations"]
+    ]
     assert shown["lag"] == [
         [s["projection"], s["checkpoint"], s["head"], s["lag"]] for s in expected_lag(demo)
     ]
