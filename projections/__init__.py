@@ -12,15 +12,32 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from projections.credit import Credit
+from projections.customers import Customers
 from projections.inventory import Inventory
+from projections.logistics import Logistics
+from projections.marketing import Marketing
 from projections.orders import Orders
 from projections.planning import Planning
 from projections.projection import Projection
+from projections.telesales import Telesales
 
 __all__ = ["PROJECTIONS", "Projection", "select"]
 
 PROJECTIONS: Final[MappingProxyType[str, Projection]] = MappingProxyType(
-    {p.name: p for p in (Inventory(), Orders(), Planning())}
+    {
+        p.name: p
+        for p in (
+            Inventory(),
+            Orders(),
+            Planning(),
+            Credit(),
+            Logistics(),
+            Telesales(),
+            Customers(),
+            Marketing(),
+        )
+    }
 )
 
 
