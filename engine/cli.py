@@ -38,7 +38,8 @@ from engine.kafka.tail import TAIL_TOPICS, tail
 from engine.simulator import SimulatorSettings
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
 from engine.verify import render_report, verify_store
-from projections.cli import project_app
+from projections.cli import DbOption, project_app
+from projections.db import DEFAULT_DB_URL
 from projections.query_cli import query_app
 
 app = typer.Typer(
@@ -381,6 +382,7 @@ def tail_command(
 @app.command()
 def serve(
     store: StoreOption = DEFAULT_STORE_URL,
+    db: DbOption = DEFAULT_DB_URL,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
     token: Annotated[
@@ -392,8 +394,9 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """The HTTP API: POST /commands (bearer token), GET /health, GET /openapi.json."""
+    """The HTTP API: POST /commands (bearer token), GET the read models and /health,
+    GET /openapi.json."""
     try:
-        serve_http(store, tuple(token or ()), host, port)
+        serve_http(store, db, tuple(token or ()), host, port)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--store / --token") from None
+        raise typer.BadParameter(str(error), param_hint="--store / --db / --token") from None

@@ -18,10 +18,11 @@ from engine.http.auth import SECURITY_SCHEME, TokenGuard
 from engine.http.dashboard import DASHBOARD_HANDLERS
 from engine.http.health import get_health
 from engine.http.intake import CommandComponents, post_commands
-from engine.http.reads import READ_HANDLERS
+from engine.http.reads import READ_HANDLERS, ReadModels
 from engine.http.settings import HttpSettings, tokens_from_env
 from engine.http.writer import EngineWriter
 from engine.store import open_factory
+from projections.runner import partition_of
 
 SNAPSHOTS: Final = "snapshots"  # the snapshot recorder's name, as `stockledger submit` has it
 
@@ -29,9 +30,11 @@ SNAPSHOTS: Final = "snapshots"  # the snapshot recorder's name, as `stockledger 
 def create_app(settings: HttpSettings) -> Litestar:
     """The API over `settings.store_url`; the engine opens as the app starts.
 
-    Raises `StoreURLError` for a URL that names no store.
+    Raises `StoreURLError` for a URL that names no store, `DatabaseURLError`
+    for one that names no read-model database.
     """
     factory = open_factory(settings.store_url)
+    read_models = ReadModels(settings.read_db_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -46,10 +49,13 @@ def create_app(settings: HttpSettings) -> Litestar:
         await anyio.to_thread.run_sync(writer.start)
         app.state.writer = writer
         app.state.recorder = factory.application_recorder()
+        await read_models.prepare(partition_of(app.state.recorder))
+        app.state.read_models = read_models
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(writer.stop)
+            read_models.close()
             factory.close()
 
     intake = Router("/", route_handlers=[post_commands], guards=[TokenGuard(settings.tokens)])
@@ -71,11 +77,12 @@ def create_app(settings: HttpSettings) -> Litestar:
     )
 
 
-def serve(store_url: str, tokens: tuple[str, ...], host: str, port: int) -> None:
+def serve(store_url: str, read_db_url: str, tokens: tuple[str, ...], host: str, port: int) -> None:
     """Run the API with uvicorn until SIGINT or SIGTERM; queued commands finish first.
 
     Without `tokens`, those of `STOCKLEDGER_API_TOKENS`. Raises `ValueError`
-    (a `SettingsError` or a `StoreURLError`) for settings it cannot start with.
+    (a `SettingsError`, a `StoreURLError` or a `DatabaseURLError`) for settings
+    it cannot start with.
     """
-    app = create_app(HttpSettings(store_url, tokens or tokens_from_env()))
+    app = create_app(HttpSettings(store_url, tokens or tokens_from_env(), read_db_url))
     uvicorn.run(app, host=host, port=port, log_level="warning")

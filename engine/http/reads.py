@@ -1,15 +1,219 @@
 """The read API for ops: GET every read model, with filters and paging.
 
-Its handlers go in `READ_HANDLERS`, one per read model, as the projections
-(`projections/`) land; `app.py` mounts them beside the intake and /health.
+Each handler is one function of `projections.queries`, its Structs answered
+as they are (Litestar encodes them with msgspec). Lists are paged by `limit`
+(at most `queries.LIMIT_MAX`) and `offset` (at most `OFFSET_MAX`); a
+parameter out of its range or of the wrong type is a 422 naming it; an
+unknown SKU or order id is a 404.
+
+Queries run on `READ_THREADS` worker threads, each with its own read-only
+connection, so a slow read (PostgreSQL across a network, a big page) never
+holds up the event loop. asyncio's own executor hands a call over in about
+half the time anyio's thread pool takes, which is the difference between
+3,600 and 6,000 requests/s on two cores. Projection lag for /health runs on
+one more thread with a writable connection: the runner's `status` makes sure
+the checkpoint table exists before it reads it, which takes the write lock.
 The intake's token guard is on the intake's router only: a read endpoint
 that needs one takes `TokenGuard` itself.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from functools import partial
+from typing import Annotated, Any, Final, TypeVar
 
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder
+from litestar import Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
-READ_HANDLERS: Final[list[ControllerRouterHandler]] = []
+from engine.orders import OrderStatus
+from projections import queries, select
+from projections.db import Database
+from projections.runner import ProjectionStatus, ensure_schema, status
+
+READ_THREADS: Final = 4
+OFFSET_MAX: Final = 1_000_000_000
+PAGE_DEFAULT: Final = 100
+
+T = TypeVar("T")
+
+Limit = Annotated[int, Parameter(ge=1, le=queries.LIMIT_MAX, description="Rows at most (a page).")]
+Offset = Annotated[int, Parameter(ge=0, le=OFFSET_MAX, description="Rows to skip.")]
+Location = Annotated[str | None, Parameter(description="One location only.")]
+
+
+class ReadModels:
+    """The read-model database the API answers from, and the threads that query it."""
+
+    def __init__(self, url: str) -> None:
+        """Raises `DatabaseURLError` for a URL that names no database it can open."""
+        self.url = url
+        Database(url).close()
+        self._local = threading.local()
+        self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="reads")
+        # One thread, one writable connection: the runner's `status` and the schema.
+        self._status = ThreadPoolExecutor(1, thread_name_prefix="read-models-status")
+
+    def _connection(self, read_only: bool) -> Database:
+        """This thread's connection; each thread's goes when the thread ends."""
+        db: Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = Database(self.url)
+            if read_only and db.dialect == "sqlite":
+                db.execute("PRAGMA query_only = ON")
+            elif read_only:
+                db.execute("SET default_transaction_read_only = on")
+        return db
+
+    def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return query(self._connection(read_only=True), *args, **kwargs)
+
+    async def read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`query(db, *args, **kwargs)` on a worker thread's read-only connection."""
+        call = partial(self._read, query, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._reads, call)
+
+    def _prepare(self, partition: int) -> None:
+        ensure_schema(self._connection(read_only=False), select(), partition)
+
+    async def prepare(self, partition: int) -> None:
+        """Create the read models' tables if missing: reads of an unbuilt database are empty."""
+        await asyncio.get_running_loop().run_in_executor(self._status, self._prepare, partition)
+
+    def _lag(self, recorder: ApplicationRecorder) -> list[ProjectionStatus]:
+        return status(self._connection(read_only=False), recorder, select())
+
+    async def lag(self, recorder: ApplicationRecorder) -> list[ProjectionStatus]:
+        """Each projection's checkpoint and lag behind `recorder`'s store."""
+        return await asyncio.get_running_loop().run_in_executor(self._status, self._lag, recorder)
+
+    def close(self) -> None:
+        self._reads.shutdown()
+        self._status.shutdown()
+
+
+def _read_models(state: State) -> ReadModels:
+    read_models: ReadModels = state.read_models
+    return read_models
+
+
+@get("/stock", summary="Stock levels of every slot")
+async def get_stock_levels(
+    state: State, location: Location = None, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.StockLevel]:
+    """Every slot (SKU x location) in SKU order, or those at one location."""
+    return await _read_models(state).read(
+        queries.stock, location=location, limit=limit, offset=offset
+    )
+
+
+@get("/stock/{sku:str}", summary="Stock of one SKU")
+async def get_stock(state: State, sku: str, location: Location = None) -> list[queries.StockLevel]:
+    """One SKU at each of its locations (or at one); 404 for a SKU with no stock slot."""
+    found = await _read_models(state).read(queries.stock, sku, location=location)
+    if not found:
+        where = f" at {location!r}" if location is not None else ""
+        raise NotFoundException(f"no stock of SKU {sku!r}{where}")
+    return found
+
+
+@get("/stock/{sku:str}/{location:str}/movements", summary="Movements of one slot")
+async def get_movements(
+    state: State, sku: str, location: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.Movement]:
+    """The slot's on-hand ledger, oldest first; 404 for a slot that does not exist."""
+    read_models = _read_models(state)
+    if not await read_models.read(queries.stock, sku, location=location):
+        raise NotFoundException(f"no stock of SKU {sku!r} at {location!r}")
+    return await read_models.read(queries.movements, sku, location, limit=limit, offset=offset)
+
+
+@get("/orders", summary="The order ledger")
+async def get_orders(
+    state: State,
+    status: OrderStatus | None = None,
+    customer: Annotated[str | None, Parameter(description="One customer's orders.")] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.OrderRow]:
+    """Orders in order-id order, filtered by status and customer."""
+    return await _read_models(state).read(
+        queries.orders,
+        status=None if status is None else status.value,
+        customer_id=customer,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@get("/orders/{order_id:str}", summary="One order")
+async def get_order(state: State, order_id: str) -> queries.OrderRow:
+    """One order's status and totals; 404 for an unknown order id."""
+    found = await _read_models(state).read(queries.order, order_id)
+    if found is None:
+        raise NotFoundException(f"no order {order_id!r}")
+    return found
+
+
+@get("/revenue", summary="Daily revenue")
+async def get_revenue(
+    state: State,
+    since: Annotated[date | None, Parameter(description="From this UTC day on.")] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.DailyRevenue]:
+    """One row per UTC day, oldest first."""
+    day = None if since is None else since.isoformat()
+    return await _read_models(state).read(
+        queries.daily_revenue, since=day, limit=limit, offset=offset
+    )
+
+
+def _unprocessable(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    """A parameter the API cannot use: 422 (Litestar says 400), naming it."""
+    body = {"status_code": HTTP_422_UNPROCESSABLE_ENTITY, "detail": error.detail}
+    if error.extra:
+        body["extra"] = error.extra
+    return Response(body, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+def _unavailable(_: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    detail = f"the read-model database failed: {error}"
+    return Response(
+        {"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": detail},
+        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
+_HANDLERS: Final[Sequence[ControllerRouterHandler]] = (
+    get_stock_levels,
+    get_stock,
+    get_movements,
+    get_orders,
+    get_order,
+    get_revenue,
+)
+
+READ_HANDLERS: Final[list[ControllerRouterHandler]] = [
+    Router(
+        "/",
+        route_handlers=list(_HANDLERS),
+        exception_handlers={
+            ValidationException: _unprocessable,
+            sqlite3.Error: _unavailable,
+            psycopg.Error: _unavailable,
+        },
+        tags=["read models"],
+    )
+]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from engine.engine import EngineSettings
+from projections.db import DEFAULT_DB_URL
 
 TOKENS_ENV: Final = "STOCKLEDGER_API_TOKENS"
 # A full batch of the biggest commands (64 lines each) fits with room to spare.
@@ -28,10 +29,14 @@ def tokens_from_env(value: str | None = None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """`tokens`: the bearer tokens storefronts may send; at least one."""
+    """`tokens`: the bearer tokens storefronts may send; at least one.
+
+    `read_db_url`: the read models' database, as `stockledger project` builds it.
+    """
 
     store_url: str
     tokens: tuple[str, ...]
+    read_db_url: str = DEFAULT_DB_URL
     engine: EngineSettings = field(default_factory=EngineSettings)
     request_bytes_max: int = REQUEST_BYTES_MAX
 

@@ -16,6 +16,7 @@ from typing import Final
 import httpx
 
 TOKEN: Final = "storefront-secret"
+READ_DB_ENV: Final = "STOCKLEDGER_READ_DB"
 START_TIMEOUT_S: Final = 60.0
 STOP_TIMEOUT_S: Final = 30.0
 
@@ -34,14 +35,23 @@ class Server:
 
 
 @contextmanager
-def running_server(store_url: str, log: Path, tokens: str = TOKEN) -> Iterator[Server]:
-    """A server on `store_url`, answering /health, until the block ends (then SIGTERM)."""
+def running_server(
+    store_url: str, log: Path, tokens: str = TOKEN, db_url: str | None = None
+) -> Iterator[Server]:
+    """A server on `store_url`, answering /health, until the block ends (then SIGTERM).
+
+    Its read models are in `db_url`, else in `STOCKLEDGER_READ_DB`, else in a
+    database beside `log`: never in the working directory's.
+    """
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("stockledger")),
         *("serve", "--store", store_url, "--port", str(port)),
     ]
     env = {**os.environ, "STOCKLEDGER_API_TOKENS": tokens}
+    if db_url is not None:
+        env[READ_DB_ENV] = db_url
+    env.setdefault(READ_DB_ENV, f"sqlite:///{log.with_suffix('.readmodels.db')}")
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from engine.store import open_factory
+from projections import select
 from tests.engine.http.commands import stock_and_credit
 
 
@@ -15,13 +16,20 @@ def test_health_names_the_store_the_engine_and_the_last_event(
     response = httpx.get(f"{server}/health")
     assert response.status_code == 200
     last = open_factory(store_url).application_recorder().max_notification_id()
-    assert response.json() == {
+    health = response.json()
+    projections = health.pop("projections")
+    assert health == {
         "ok": True,
         "store_reachable": True,
         "engine_open": True,
         "last_notification_id": last,
         "error": None,
+        # Nothing runs the projections on this server's store: each is all of it behind.
+        "projection_lag": last,
+        "read_models_error": None,
     }
+    assert [p["projection"] for p in projections] == [p.name for p in select()]
+    assert {(p["checkpoint"], p["head"], p["lag"]) for p in projections} == {(0, last, last)}
 
 
 def test_the_openapi_document_has_the_commands_their_schemas_and_the_token(server: str) -> None:
