@@ -90,8 +90,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from itertools import compress, islice
-from operator import attrgetter
+from itertools import compress, islice, repeat
+from operator import attrgetter, eq
 from typing import Any, ClassVar, Final, NamedTuple
 from uuid import UUID
 
@@ -477,9 +477,18 @@ class _Group(NamedTuple):
     events: Sequence[StoredEvent]
 
     def pack(self) -> _Part:
-        streams = set(map(_originator_id, self.events))
-        key = _stream_key(streams.pop()).encode() if len(streams) == 1 else None
+        # Stops at the first event of another stream: most groups have many.
+        first = self.events[0].originator_id
+        single = all(map(eq, repeat(first), map(_originator_id, self.events)))
+        key = _stream_key(first).encode() if single else None
         return _Part(self.topic, self.positions, key, pack(self.events))
+
+
+# By topic index: the table translating a commit's topic indexes (a byte an
+# event) to 1 for the events of that topic and 0 for the others.
+_SELECTORS: Final = [
+    bytes(int(index == kind) for index in range(256)) for kind in range(len(ENGINE_TOPICS) + 1)
+]
 
 
 class _EventLog(_Log):
@@ -534,14 +543,21 @@ class _EventLog(_Log):
         topics = list(map(_topic, stored_events))
         for topic in set(topics).difference(routes):
             routes[topic] = self._route(topic)
-        of = list(map(routes.__getitem__, topics))
+        # One byte an event: a topic's selector is a translation of it, so
+        # picking a topic's events makes no Python call per event.
+        of = bytes(map(routes.__getitem__, topics))
         kinds = sorted(set(of))
         if len(kinds) == 1:
             return [_Group(kinds[0], None, stored_events)]
+        everything = range(len(of))
         groups = []
         for kind in kinds:
-            positions = list(compress(range(len(of)), map(kind.__eq__, of)))
-            groups.append(_Group(kind, positions, list(map(stored_events.__getitem__, positions))))
+            chosen = of.translate(_SELECTORS[kind])
+            groups.append(
+                _Group(
+                    kind, list(compress(everything, chosen)), list(compress(stored_events, chosen))
+                )
+            )
         return groups
 
     def commit(
