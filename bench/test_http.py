@@ -1,5 +1,6 @@
 """The HTTP API under load: requests/s of POST /commands (one PlaceOrder a request,
-each a new order, answered once durable) and of GET /health.
+each a new order, answered once durable), of GET /health and of GET /stock/{sku}
+(a read model, bar 5,000 requests/s).
 
 The load tool is wrk (Debian's package, installed by `make setup`), with
 `THREADS` threads and `CONNECTIONS` connections kept open, on the same two
@@ -26,6 +27,10 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.conftest import Record
+from engine.store import open_factory
+from projections import select
+from projections.db import connect
+from projections.runner import catch_up
 from tests.engine.http.commands import stock_and_credit
 from tests.engine.http.server import TOKEN, running_server
 
@@ -57,11 +62,17 @@ end
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("http-bench")
-    with running_server(f"sqlite:///{directory / 'store.db'}", directory / "serve.log") as running:
+    store_url = f"sqlite:///{directory / 'store.db'}"
+    db_url = f"sqlite:///{directory / 'readmodels.db'}"
+    with running_server(store_url, directory / "serve.log", db_url=db_url) as running:
         setup = stock_and_credit(SKU, CUSTOMER, units=UNITS)
         setup[2]["limit_cents"] = 10**15
         headers = {"Authorization": f"Bearer {TOKEN}"}
         httpx.post(f"{running.url}/commands", json=setup, headers=headers).raise_for_status()
+        factory = open_factory(store_url)
+        with connect(db_url) as db:
+            catch_up(db, factory.application_recorder(), select())
+        factory.close()
         yield running.url
 
 
@@ -97,12 +108,12 @@ def _place_order_script(directory: Path) -> Path:
 
 
 def _run(
-    benchmark: BenchmarkFixture, figure: Record, name: str, url: str, *args: str
+    benchmark: BenchmarkFixture, figure: Record, name: str, url: str, *args: str, bar: str = ""
 ) -> tuple[float, str]:
     duration_s = DURATION_S[1] if benchmark.disabled else DURATION_S[0]
     rate, report = benchmark.pedantic(wrk, args=(url, duration_s, *args), rounds=1, iterations=1)
     if not benchmark.disabled:
-        figure(f"{name} (wrk, {CONNECTIONS} connections)", rate, "requests/s")
+        figure(f"{name} (wrk, {CONNECTIONS} connections)", rate, "requests/s", bar)
     return rate, report
 
 
@@ -129,3 +140,9 @@ def test_post_commands_one_place_order_a_request(
 def test_get_health(benchmark: BenchmarkFixture, figure: Record, server: str) -> None:
     benchmark.group = "http"
     _run(benchmark, figure, "GET /health", f"{server}/health")
+
+
+def test_get_stock_of_a_sku(benchmark: BenchmarkFixture, figure: Record, server: str) -> None:
+    benchmark.group = "http"
+    assert httpx.get(f"{server}/stock/{SKU}").json()[0]["sku"] == SKU
+    _run(benchmark, figure, "GET /stock/{sku}", f"{server}/stock/{SKU}", bar="5,000")
