@@ -7,7 +7,7 @@ bounded by `limit` (at most `LIMIT_MAX`) with `offset` for paging.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -23,6 +23,7 @@ from projections.planning import (
 )
 
 __all__ = [
+    "MARKETING_GROUPS",
     "Backlog",
     "Call",
     "CreditDecision",
@@ -30,6 +31,7 @@ __all__ = [
     "CustomerSummary",
     "DailyRevenue",
     "Exposure",
+    "MarketingRow",
     "Movement",
     "OrderRow",
     "PickLine",
@@ -46,6 +48,7 @@ __all__ = [
     "daily_revenue",
     "exposure",
     "exposures",
+    "marketing",
     "movements",
     "order",
     "orders",
@@ -639,3 +642,93 @@ def reorder_suggestions(
         wanted += [plan for plan in batch if plan.reorder_units > 0]
         start += LIMIT_MAX
     return wanted[offset : offset + limit]
+
+
+# ---------------------------------------------------------------- online marketing
+
+MARKETING_GROUPS: Final = ("channel", "campaign")
+
+
+class MarketingRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Orders placed on a logical day (or all days) through a channel and campaign.
+
+    `day`, `channel` and `campaign` are None where the rows are not grouped
+    by them; a campaign of `''` is orders with none. Rates and the average
+    order value are None where their denominator is 0; see `projections.marketing`.
+    """
+
+    day: int | None
+    channel: str | None
+    campaign: str | None
+    orders_placed: int
+    orders_confirmed: int
+    revenue_cents: int
+    average_order_cents: float | None
+    conversion: float | None
+    orders_cancelled: int
+    cancellation_rate: float | None
+    orders_lost: int
+    orders_shipped: int
+    orders_returned: int
+    return_rate: float | None
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def marketing(
+    db: Database,
+    *,
+    by: Sequence[str] = MARKETING_GROUPS,
+    per_day: bool = True,
+    since_day: int | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[MarketingRow]:
+    """Marketing figures grouped by `by` (channel, campaign, both or neither), and by
+    logical day unless `per_day` is False, from day `since_day` on."""
+    unknown = [name for name in by if name not in MARKETING_GROUPS]
+    if unknown:
+        msg = f"cannot group marketing by {unknown}; choose from {list(MARKETING_GROUPS)}"
+        raise ValueError(msg)
+    groups = [
+        name for name in ("day", *MARKETING_GROUPS) if name in by or (per_day and name == "day")
+    ]
+    where, params = (" WHERE day >= ?", (since_day,)) if since_day is not None else ("", ())
+    page, paging = _page(limit, offset)
+    grouped = f" GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}" if groups else ""
+    sums = "COUNT(*), SUM(confirmed), SUM(revenue_cents), SUM(cancelled), "
+    sums += "SUM(expired) + SUM(rejected), SUM(shipped), SUM(returned)"
+    found = db.execute(
+        f"SELECT {''.join(g + ', ' for g in groups)}{sums} FROM marketing_orders"
+        f"{where}{grouped}{page}",
+        (*params, *paging),
+    )
+    result = []
+    for values in found:
+        named = dict(zip(groups, values, strict=False))
+        placed, confirmed, revenue, cancelled, lost, shipped, returned = (
+            int(v or 0) for v in values[len(groups) :]
+        )
+        if not placed:
+            continue  # no orders at all: the one row an ungrouped sum gives
+        result.append(
+            MarketingRow(
+                day=named.get("day"),
+                channel=named.get("channel"),
+                campaign=named.get("campaign"),
+                orders_placed=placed,
+                orders_confirmed=confirmed,
+                revenue_cents=revenue,
+                average_order_cents=_ratio(revenue, confirmed),
+                conversion=_ratio(confirmed, placed),
+                orders_cancelled=cancelled,
+                cancellation_rate=_ratio(cancelled, placed),
+                orders_lost=lost,
+                orders_shipped=shipped,
+                orders_returned=returned,
+                return_rate=_ratio(returned, shipped),
+            )
+        )
+    return result
