@@ -205,3 +205,67 @@ def revenue_command(
     with _read_models(db) as database:
         found = queries.daily_revenue(database, since=day, limit=limit, offset=offset)
     _emit(found, "daily revenue", as_json)
+
+
+@query_app.command("customer")
+def customer_command(
+    customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """One customer: orders, lifetime value, return rate."""
+    with _read_models(db) as database:
+        found = queries.customer(database, customer_id)
+    if found is None:
+        _fail(f"no customer {customer_id!r} in the read models")
+    _emit(found, f"customer {customer_id}", as_json)
+
+
+@query_app.command("review-queue")
+def review_queue_command(
+    status: Annotated[str, typer.Option(help="Reviews in this status.")] = "open",
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """The credit analysts' queue: orders held for review."""
+    with _read_models(db) as database:
+        found = queries.review_queue(database, status=status, limit=limit, offset=offset)
+    _emit(found, f"credit review queue ({status})", as_json)
+
+
+@query_app.command("backlog")
+def backlog_command(
+    location: Annotated[
+        str | None, typer.Argument(help="A location: its pick list. None: every location.")
+    ] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """The fulfilment backlog per location, or one location's pick list."""
+    with _read_models(db) as database:
+        if location is None:
+            _emit(queries.backlog(database), "fulfilment backlog", as_json)
+            return
+        found = queries.pick_list(database, location, limit=limit, offset=offset)
+    _emit(found, f"pick list at {location}", as_json)
+
+
+@query_app.command("call-list")
+def call_list_command(
+    reason: Annotated[str | None, typer.Option(help="Only calls for this reason.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Telesales' call list: credit-held orders and expired holds, with customer and value."""
+    with _read_models(db) as database:
+        found = queries.call_list(
+            database, reason=reason, customer_id=customer, limit=limit, offset=offset
+        )
+    _emit(found, "call list", as_json)

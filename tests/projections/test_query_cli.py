@@ -146,3 +146,24 @@ def test_a_bad_db_url_is_named() -> None:
     said = " ".join(result.output.split())
     assert "--db" in said
     assert "unknown read-model database 'mysql://x/y'" in said
+
+
+def test_customer_review_queue_backlog_call_list_round_trip(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    who = queries.orders(db)[0].customer_id
+    code, output = query(url, "customer", who, "--json")
+    assert code == 0, output
+    assert decoded(output, queries.CustomerSummary) == queries.customer(db, who)
+    assert query(url, "customer", "nobody")[0] == 1
+    code, output = query(url, "review-queue", "--json")
+    assert decoded(output, list[queries.ReviewItem]) == queries.review_queue(db)
+    code, output = query(url, "backlog", "--json")
+    backlog = queries.backlog(db)
+    assert decoded(output, list[queries.Backlog]) == backlog
+    for location in {row.location for row in backlog}:
+        code, output = query(url, "backlog", location, "--json")
+        assert decoded(output, list[queries.PickLine]) == queries.pick_list(db, location)
+    code, output = query(url, "call-list", "--json")
+    assert decoded(output, list[queries.Call]) == queries.call_list(db)
+    code, output = query(url, "backlog")
+    assert code == 0, output
