@@ -180,6 +180,54 @@ async def get_revenue(
     )
 
 
+@get("/customers/{customer_id:str}", summary="One customer")
+async def get_customer(state: State, customer_id: str) -> queries.CustomerSummary:
+    """Orders, lifetime value and return rate; 404 for an unknown customer."""
+    found = await _read_models(state).read(queries.customer, customer_id)
+    if found is None:
+        raise NotFoundException(f"no customer {customer_id!r}")
+    return found
+
+
+@get("/review-queue", summary="The credit review queue")
+async def get_review_queue(
+    state: State,
+    status: Annotated[str, Parameter(description="Reviews in this status.")] = "open",
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.ReviewItem]:
+    """Orders held for the credit analysts."""
+    return await _read_models(state).read(
+        queries.review_queue, status=status, limit=limit, offset=offset
+    )
+
+
+@get("/backlog", summary="The fulfilment backlog per location")
+async def get_backlog(state: State) -> list[queries.Backlog]:
+    return await _read_models(state).read(queries.backlog)
+
+
+@get("/backlog/{location:str}", summary="One location's pick list")
+async def get_pick_list(
+    state: State, location: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.PickLine]:
+    return await _read_models(state).read(queries.pick_list, location, limit=limit, offset=offset)
+
+
+@get("/call-list", summary="Telesales' call list")
+async def get_call_list(
+    state: State,
+    reason: Annotated[str | None, Parameter(description="Only calls for this reason.")] = None,
+    customer: Annotated[str | None, Parameter(description="One customer's calls.")] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.Call]:
+    """Credit-held orders and expired holds, with customer and value."""
+    return await _read_models(state).read(
+        queries.call_list, reason=reason, customer_id=customer, limit=limit, offset=offset
+    )
+
+
 def _unprocessable(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
     """A parameter the API cannot use: 422 (Litestar says 400), naming it."""
     body = {"status_code": HTTP_422_UNPROCESSABLE_ENTITY, "detail": error.detail}
@@ -203,6 +251,11 @@ _HANDLERS: Final[Sequence[ControllerRouterHandler]] = (
     get_orders,
     get_order,
     get_revenue,
+    get_customer,
+    get_review_queue,
+    get_backlog,
+    get_pick_list,
+    get_call_list,
 )
 
 READ_HANDLERS: Final[list[ControllerRouterHandler]] = [

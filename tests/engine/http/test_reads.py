@@ -36,6 +36,11 @@ READ_PATHS: Final = {
     "GET /orders",
     "GET /orders/{order_id}",
     "GET /revenue",
+    "GET /customers/{customer_id}",
+    "GET /review-queue",
+    "GET /backlog",
+    "GET /backlog/{location}",
+    "GET /call-list",
 }
 T = TypeVar("T")
 
@@ -122,12 +127,27 @@ def test_revenue_since_a_day(demo: Demo) -> None:
     assert get(demo, "/revenue", list[queries.DailyRevenue], since="2999-01-01") == []
 
 
+def test_customer_review_queue_backlog_call_list(demo: Demo) -> None:
+    who = queries.orders(demo.db)[0].customer_id
+    assert get(demo, f"/customers/{who}", queries.CustomerSummary) == queries.customer(demo.db, who)
+    reviews = get(demo, "/review-queue", list[queries.ReviewItem], limit=1000)
+    assert reviews == queries.review_queue(demo.db)
+    backlog = get(demo, "/backlog", list[queries.Backlog])
+    assert backlog == queries.backlog(demo.db)
+    for row in backlog:
+        picks = get(demo, f"/backlog/{row.location}", list[queries.PickLine], limit=1000)
+        assert picks == queries.pick_list(demo.db, row.location)
+    calls = get(demo, "/call-list", list[queries.Call], limit=1000)
+    assert calls == queries.call_list(demo.db)
+
+
 @pytest.mark.parametrize(
     ("path", "says"),
     [
         ("/stock/no-such-sku", "no stock of SKU 'no-such-sku'"),
         ("/stock/no-such-sku/nowhere/movements", "no stock of SKU 'no-such-sku' at 'nowhere'"),
         ("/orders/no-such-order", "no order 'no-such-order'"),
+        ("/customers/nobody", "no customer 'nobody'"),
     ],
 )
 def test_an_unknown_id_is_404(demo: Demo, path: str, says: str) -> None:
