@@ -19,6 +19,7 @@ from projections.logistics import Logistics
 from projections.marketing import Marketing
 from projections.orders import Orders
 from projections.planning import Planning
+from projections.platform import Platform
 from projections.projection import Projection
 from projections.telesales import Telesales
 
@@ -36,6 +37,7 @@ PROJECTIONS: Final[MappingProxyType[str, Projection]] = MappingProxyType(
             Telesales(),
             Customers(),
             Marketing(),
+            Platform(),
         )
     }
 )

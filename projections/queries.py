@@ -24,6 +24,7 @@ from projections.planning import (
 
 __all__ = [
     "MARKETING_GROUPS",
+    "THROUGHPUT_PERIODS",
     "Backlog",
     "Call",
     "CreditDecision",
@@ -35,10 +36,12 @@ __all__ = [
     "Movement",
     "OrderRow",
     "PickLine",
+    "Rejection",
     "ReviewItem",
     "Shipment",
     "SkuPlan",
     "StockLevel",
+    "Throughput",
     "backlog",
     "call_list",
     "credit_decisions",
@@ -55,10 +58,12 @@ __all__ = [
     "pick_lines",
     "pick_list",
     "planning",
+    "rejections",
     "reorder_suggestions",
     "review_queue",
     "shipments",
     "stock",
+    "throughput",
 ]
 
 LIMIT_MAX: Final = 10_000
@@ -732,3 +737,79 @@ def marketing(
             )
         )
     return result
+
+
+# ---------------------------------------------------------------- business platform
+
+THROUGHPUT_PERIODS: Final = {"hour": 13, "day": 10}
+
+
+class Throughput(msgspec.Struct, frozen=True, kw_only=True):
+    """Events of a topic in an hour (`YYYY-MM-DDTHH`) or day (`YYYY-MM-DD`), UTC wall clock."""
+
+    period: str
+    topic: str
+    events: int
+
+
+class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+    """How often a command (or a stock operation, or the order saga: `''`) was
+    rejected for a reason on a UTC day; `event` is the rejection's event type."""
+
+    day: str
+    event: str
+    command: str
+    reason: str
+    rejected: int
+
+
+def throughput(
+    db: Database,
+    *,
+    per: str = "hour",
+    since: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[Throughput]:
+    """Events per topic and `per` hour or day, oldest first, from `since` (a day or hour) on."""
+    width = THROUGHPUT_PERIODS.get(per)
+    if width is None:
+        msg = f"throughput per {per!r}: choose one of {list(THROUGHPUT_PERIODS)}"
+        raise ValueError(msg)
+    where, params = (" WHERE hour >= ?", (since,)) if since is not None else ("", ())
+    page, paging = _page(limit, offset)
+    period = f"SUBSTR(hour, 1, {width})"
+    found = db.execute(
+        f"SELECT {period}, topic, SUM(events) FROM platform_throughput{where} "
+        f"GROUP BY {period}, topic ORDER BY {period}, topic{page}",
+        (*params, *paging),
+    )
+    return [Throughput(period=p, topic=t, events=int(n)) for p, t, n in found]
+
+
+def rejections(
+    db: Database,
+    *,
+    since_day: str | None = None,
+    event: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[Rejection]:
+    """Rejections by day, event type, command and reason, oldest first."""
+    conditions, params = [], []
+    if since_day is not None:
+        conditions.append("day >= ?")
+        params.append(since_day)
+    if event is not None:
+        conditions.append("event = ?")
+        params.append(event)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    page, paging = _page(limit, offset)
+    return _rows(
+        db,
+        Rejection,
+        "platform_rejections",
+        where,
+        (*params, *paging),
+        "day, event, command, reason" + page,
+    )
