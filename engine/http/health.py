@@ -22,8 +22,9 @@ class Health(msgspec.Struct, frozen=True):
     """`ok` when both hold; `last_notification_id` is the store's last committed event.
 
     `projection_lag` is the most events any read model is behind the store
-    (each one's in `projections`); the read models being behind, or their
-    database down (`read_models_error`), leaves the intake `ok`.
+    (each one's in `projections`), from checkpoints read at most
+    `reads.LAG_CHECKPOINTS_FRESH_S` ago; the read models being behind, or
+    their database down (`read_models_error`), leaves the intake `ok`.
     """
 
     ok: bool
@@ -37,11 +38,11 @@ class Health(msgspec.Struct, frozen=True):
 
 
 async def lag(
-    recorder: ApplicationRecorder, read_models: ReadModels
+    recorder: ApplicationRecorder, read_models: ReadModels, head: int
 ) -> tuple[list[ProjectionStatus] | None, str | None]:
     try:
         with anyio.fail_after(HEALTH_STORE_TIMEOUT_S):
-            return await read_models.lag(recorder), None
+            return await read_models.lag(recorder, head), None
     except TimeoutError:
         return None, f"the read models did not answer within {HEALTH_STORE_TIMEOUT_S} s"
     except Exception as failure:
@@ -65,7 +66,7 @@ async def check(
     if error is None and not engine_open:
         error = "the engine is not open; it opens again with the next command"
     projections, read_models_error = (
-        (None, None) if not reachable else await lag(recorder, read_models)
+        (None, None) if not reachable else await lag(recorder, read_models, last or 0)
     )
     return Health(
         reachable and engine_open,

@@ -1,11 +1,20 @@
-"""GET /health and GET /openapi.json against a real server."""
+"""GET /health and GET /openapi.json against a real server; the lag's checkpoints read
+once an interval."""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
+
+import engine.http.reads
+from engine.http.reads import LAG_CHECKPOINTS_FRESH_S, ReadModels
 from engine.store import open_factory
 from projections import select
+from projections.runner import ProjectionStatus, status
 from tests.engine.http.commands import stock_and_credit
 
 
@@ -53,3 +62,39 @@ def json_refs(schema: object) -> set[str]:
     if isinstance(schema, list):
         return set().union(*(json_refs(v) for v in schema))
     return set()
+
+
+def test_checkpoints_are_read_once_an_interval_and_the_lag_is_from_the_head_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+
+    def counted(*args: Any) -> list[ProjectionStatus]:
+        reads.append(1)
+        return status(*args)
+
+    monkeypatch.setattr(engine.http.reads, "status", counted)
+    now_s = [100.0]
+    read_models = ReadModels(f"sqlite:///{tmp_path / 'readmodels.db'}", clock_s=lambda: now_s[0])
+    recorder = open_factory(f"sqlite:///{tmp_path / 'store.db'}").application_recorder()
+
+    async def lags(head: int) -> set[tuple[int, int, int]]:
+        found = await read_models.lag(recorder, head)
+        assert [p.projection for p in found] == [p.name for p in select()]
+        return {(p.checkpoint, p.head, p.lag) for p in found}
+
+    async def checks() -> None:
+        assert await lags(0) == {(0, 0, 0)}
+        assert await asyncio.gather(lags(5), lags(7)) == [{(0, 5, 5)}, {(0, 7, 7)}]
+        assert len(reads) == 1
+        now_s[0] += LAG_CHECKPOINTS_FRESH_S - 0.01
+        await lags(9)
+        assert len(reads) == 1
+        now_s[0] += 0.01
+        assert await lags(9) == {(0, 9, 9)}
+        assert len(reads) == 2
+
+    try:
+        asyncio.run(checks())
+    finally:
+        read_models.close()
