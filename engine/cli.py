@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from consumers.cli import consume_app, dlq_app
 from engine.codec import json_schema
 from engine.demo import DemoSummary, run_demo
 from engine.engine import Engine
@@ -50,6 +51,8 @@ app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(project_app, name="project")
 app.add_typer(query_app, name="query")
+app.add_typer(consume_app, name="consume")
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 
 StoreOption = Annotated[

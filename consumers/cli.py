@@ -1,0 +1,261 @@
+"""`stockledger consume NAME` and `stockledger dlq list|replay`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Final
+
+import msgspec
+import typer
+from eventsourcing.persistence import ApplicationRecorder
+from rich.console import Console
+from rich.table import Table
+
+from consumers import dlq
+from consumers.alerts import LowStock
+from consumers.consumer import Consumer, Runner
+from consumers.credit_review import (
+    APPROVE_MAX_CENTS,
+    REJECT_ABOVE_CENTS,
+    CreditReview,
+    ReviewPolicy,
+)
+from consumers.logistics import Shipping
+from consumers.projection_runner import POLL_S, run_projections
+from consumers.sink import CommandSink, SinkError, open_sink
+from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
+from projections.cli import DbOption, JsonOption, StoreOption
+from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
+from projections.planning import LEAD_TIME_DAYS, PlanningSettings
+
+__all__ = ["consume_app", "dlq_app"]
+
+CONSUMERS: Final[dict[str, Callable[[], Consumer]]] = {
+    CreditReview.name: CreditReview,
+    Shipping.name: Shipping,
+    LowStock.name: LowStock,
+}
+
+consume_app = typer.Typer(
+    help="Long-running processes over the store: read models, credit review, logistics, alerts.",
+    no_args_is_help=True,
+)
+dlq_app = typer.Typer(help="Events the consumers could not handle.", no_args_is_help=True)
+console = Console()
+
+OnceOption = Annotated[bool, typer.Option("--once", help="Catch up, then exit.")]
+IntakeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--intake",
+        envvar="STOCKLEDGER_INTAKE",
+        help="On the embedded store: http://host:port of a running `stockledger serve`, "
+        "where decisions go as commands. On Kafka they go to the commands topic.",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="STOCKLEDGER_API_TOKEN", help="The intake's bearer token."),
+]
+
+
+@contextmanager
+def _opened(store: str, db_url: str) -> Iterator[tuple[ApplicationRecorder, Database]]:
+    try:
+        factory = open_factory(store)
+    except StoreURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--store") from None
+    try:
+        db = Database(db_url)
+    except DatabaseURLError as error:
+        factory.close()
+        raise typer.BadParameter(str(error), param_hint="--db") from None
+    try:
+        yield factory.application_recorder(), db
+    finally:
+        db.close()
+        factory.close()
+
+
+@contextmanager
+def _sink(store: str, intake: str | None, token: str | None) -> Iterator[CommandSink]:
+    try:
+        sink = open_sink(store, intake, token)
+    except (ValueError, SinkError) as error:
+        raise typer.BadParameter(str(error), param_hint="--intake / --token") from None
+    try:
+        yield sink
+    finally:
+        sink.close()
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """SIGTERM and Ctrl-C end the loop after the batch in hand."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run(
+    consumer: Consumer, store: str, db: str, intake: str | None, token: str | None, once: bool
+) -> None:
+    with _opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
+        runner = Runner(consumer, database, recorder, sink, out=typer.echo)
+        try:
+            if once:
+                read = runner.catch_up()
+                typer.echo(f"{consumer.name}: caught up, {read:,} notifications read", err=True)
+                return
+            with _stop_on_sigterm() as stop:
+                runner.follow(poll_s=POLL_S, stop=stop)
+        except SinkError as error:
+            typer.echo(f"stockledger consume {consumer.name}: {error}", err=True)
+            raise typer.Exit(1) from None
+
+
+@consume_app.command("projections")
+def projections_command(
+    store: StoreOption = DEFAULT_STORE_URL, db: DbOption = DEFAULT_DB_URL, once: OnceOption = False
+) -> None:
+    """Every read model, caught up (and with no --once, kept up) with the store."""
+    with _opened(store, db) as (recorder, database):
+        if once:
+            applied = run_projections(database, recorder, stop=None)
+            typer.echo(f"projections: caught up, {applied:,} events applied", err=True)
+            return
+        with _stop_on_sigterm() as stop:
+            run_projections(database, recorder, stop=stop)
+
+
+@consume_app.command("credit-review")
+def credit_review_command(
+    store: StoreOption = DEFAULT_STORE_URL,
+    db: DbOption = DEFAULT_DB_URL,
+    intake: IntakeOption = None,
+    token: TokenOption = None,
+    once: OnceOption = False,
+    approve_max_cents: Annotated[
+        int, typer.Option(min=0, help="Approve held orders (tolerance band) up to this value.")
+    ] = APPROVE_MAX_CENTS,
+    reject_above_cents: Annotated[
+        int, typer.Option(min=0, help="Reject held orders over this value.")
+    ] = REJECT_ABOVE_CENTS,
+) -> None:
+    """Policy AUTO-REVIEW-1 on orders held for credit review; the rest stay queued."""
+    try:
+        policy = ReviewPolicy(approve_max_cents, reject_above_cents)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--approve-max-cents") from None
+    _run(CreditReview(policy), store, db, intake, token, once)
+
+
+@consume_app.command("logistics")
+def logistics_command(
+    store: StoreOption = DEFAULT_STORE_URL,
+    db: DbOption = DEFAULT_DB_URL,
+    intake: IntakeOption = None,
+    token: TokenOption = None,
+    once: OnceOption = False,
+) -> None:
+    """Pick lists per location for confirmed orders; what is picked ships (ShipLines)."""
+    _run(Shipping(), store, db, intake, token, once)
+
+
+@consume_app.command("alerts")
+def alerts_command(
+    store: StoreOption = DEFAULT_STORE_URL,
+    db: DbOption = DEFAULT_DB_URL,
+    once: OnceOption = False,
+    lead_time_days: Annotated[
+        int, typer.Option(min=0, help="The supplier's lead time, logical days.")
+    ] = LEAD_TIME_DAYS,
+) -> None:
+    """Low-stock alerts per SKU x location with reorder suggestions, into stock_alerts."""
+    consumer = LowStock(PlanningSettings(lead_time_days))
+    with _opened(store, db) as (recorder, database):
+        runner = Runner(consumer, database, recorder, None, out=typer.echo)
+        if once:
+            runner.catch_up()
+            return
+        with _stop_on_sigterm() as stop:
+            runner.follow(poll_s=POLL_S, stop=stop)
+
+
+@dlq_app.command("list")
+def list_command(
+    db: DbOption = DEFAULT_DB_URL,
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Dead letters, oldest first: consumer, notification id, error."""
+    with Database(db) as database:
+        dlq.ensure_table(database)
+        letters = dlq.listing(database, consumer=consumer)
+    if as_json:
+        for letter in letters:
+            typer.echo(msgspec.json.encode(letter).decode())
+        return
+    table = Table("id", "consumer", "partition", "notification", "failed at", "error")
+    for letter in letters:
+        table.add_row(
+            str(letter.id),
+            letter.consumer,
+            str(letter.partition),
+            str(letter.notification_id),
+            letter.failed_at,
+            letter.error,
+        )
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def replay_command(
+    letter_id: Annotated[
+        int | None, typer.Argument(help="The dead letter's id (dlq list).")
+    ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Every dead letter.")] = False,
+    consumer: Annotated[str | None, typer.Option(help="With --all: only this consumer's.")] = None,
+    store: StoreOption = DEFAULT_STORE_URL,
+    db: DbOption = DEFAULT_DB_URL,
+    intake: IntakeOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Run the handler again: a letter handled is removed, one that fails keeps the new error.
+
+    Exits 1 if any failed again.
+    """
+    if (letter_id is None) == (not replay_all):
+        raise typer.BadParameter("give a dead letter's ID or --all, not both", param_hint="ID")
+    with _opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
+        dlq.ensure_table(database)
+        letters = dlq.listing(database, consumer=consumer, letter_id=letter_id)
+        if letter_id is not None and not letters:
+            raise typer.BadParameter(f"no dead letter {letter_id}; see `stockledger dlq list`")
+        failed = 0
+        for letter in letters:
+            make = CONSUMERS.get(letter.consumer)
+            if make is None:
+                typer.echo(f"{letter.id}: no consumer {letter.consumer!r} here", err=True)
+                failed += 1
+                continue
+            runner = Runner(make(), database, recorder, sink, out=typer.echo)
+            try:
+                error = runner.replay(letter)
+            except SinkError as sink_error:
+                typer.echo(f"stockledger dlq replay: {sink_error}", err=True)
+                raise typer.Exit(1) from None
+            typer.echo(
+                f"{letter.id}: "
+                + ("handled, removed" if error is None else f"failed again: {error}")
+            )
+            failed += error is not None
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,216 @@
+"""What a consumer is, and the loop that runs one over a store.
+
+A consumer reads the engine's events after its checkpoint and decides:
+commands for the engine (through a `CommandSink`) and rows of its own in
+the read-model database. It never writes events. One batch, in order:
+
+1. read at most `batch_notifications_max` notifications after the checkpoint
+   (kept like a projection's, per store partition, named `consumer:<name>`);
+2. catch up the read models the consumer reads (`Consumer.reads`), so they
+   are at or past the batch's last notification;
+3. decode and handle each event; an event that does not decode, or whose
+   handler raises, becomes a dead letter and the batch goes on;
+4. send the batch's commands to the sink; if it fails, stop here: nothing is
+   checkpointed and the batch is handled and sent again (the commands' ids
+   make the engine answer a resend as a retry);
+5. in one transaction: the consumer's rows, the dead letters, the checkpoint.
+
+So a restart resumes after the last batch done, and a batch done twice
+decides nothing twice. `Runner.replay` runs a dead letter's event through
+steps 2 to 5 again.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+from eventsourcing.persistence import ApplicationRecorder, Tracking
+
+from consumers import dlq
+from consumers.sink import CommandSink, validated
+from engine.codec import decode_for_replay
+from engine.commands import AnyCommand
+from engine.events import TOPICS, StreamEvent
+from projections.db import Database
+from projections.projection import Projection
+from projections.runner import Checkpoints, catch_up, ensure_schema, partition_of
+
+__all__ = ["BATCH_NOTIFICATIONS_MAX", "Consumer", "Effects", "Runner"]
+
+BATCH_NOTIFICATIONS_MAX: Final = 1_000
+CHECKPOINT_PREFIX: Final = "consumer:"
+_ENGINE_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
+
+
+@dataclass
+class Effects:
+    """What handling one event decided: commands for the engine, rows to write
+    (SQL and parameters, run in the checkpoint's transaction), lines to print."""
+
+    commands: list[AnyCommand] = field(default_factory=list)
+    writes: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, other: Effects) -> None:
+        self.commands += other.commands
+        self.writes += other.writes
+        self.lines += other.lines
+
+
+class Consumer(ABC):
+    """A named handler of the engine's events."""
+
+    name: ClassVar[str]
+    # The read models it reads, caught up before each batch.
+    reads: ClassVar[tuple[Projection, ...]] = ()
+
+    def ensure_schema(self, db: Database) -> None:  # noqa: B027 - an optional hook
+        """Create the consumer's own tables, if it has any."""
+
+    def begin_batch(self) -> None:  # noqa: B027 - an optional hook
+        """Called before each batch's first event."""
+
+    @abstractmethod
+    def handle(self, db: Database, event: StreamEvent) -> Effects:
+        """What `event` decides; raising makes it a dead letter."""
+
+
+def _decode(raw: bytes) -> StreamEvent:
+    return decode_for_replay([raw])[0]
+
+
+class Runner:
+    """Runs one consumer over one partition of a store, into one read-model database."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        db: Database,
+        recorder: ApplicationRecorder,
+        sink: CommandSink | None,
+        *,
+        batch_notifications_max: int = BATCH_NOTIFICATIONS_MAX,
+        out: Callable[[str], None] = lambda _line: None,
+    ) -> None:
+        if not 1 <= batch_notifications_max <= BATCH_NOTIFICATIONS_MAX * 10:
+            most = BATCH_NOTIFICATIONS_MAX * 10
+            msg = f"batch_notifications_max must be 1 to {most}, got {batch_notifications_max}"
+            raise ValueError(msg)
+        self.consumer = consumer
+        self.db = db
+        self.recorder = recorder
+        self.sink = sink
+        self.batch_notifications_max = batch_notifications_max
+        self.out = out
+        self.partition = partition_of(recorder)
+        self.checkpoints = Checkpoints(db, self.partition)
+        self.checkpoint_name = CHECKPOINT_PREFIX + consumer.name
+        ensure_schema(db, consumer.reads, self.partition)
+        dlq.ensure_table(db)
+        consumer.ensure_schema(db)
+
+    @property
+    def checkpoint(self) -> int:
+        with self.db.transaction():
+            return self.checkpoints.max_tracking_id(self.checkpoint_name) or 0
+
+    def catch_up(self) -> int:
+        """Handle every event the store holds past the checkpoint; the notifications read."""
+        read = 0
+        while done := self.batch():
+            read += done
+        return read
+
+    def follow(self, *, poll_s: float, stop: threading.Event) -> None:
+        """`catch_up` until `stop` is set, `poll_s` apart while nothing is new."""
+        while not stop.is_set():
+            if not self.batch():
+                stop.wait(poll_s)
+
+    def batch(self) -> int:
+        """Steps 1 to 5 of the module docstring once; the notifications read (0 at the end)."""
+        after = self.checkpoint
+        page = self.recorder.select_notifications(
+            after, self.batch_notifications_max, inclusive_of_start=False
+        )
+        if not page:
+            return 0
+        self._prepare()
+        self.consumer.begin_batch()
+        effects = Effects()
+        letters: list[tuple[int, str, bytes]] = []
+        for notification in page:
+            if not notification.topic.startswith(_ENGINE_PREFIXES):
+                continue  # another application's event in the same store
+            error = self._handle(notification.state, effects)
+            if error is not None:
+                letters.append((notification.id, error, notification.state))
+        self._send(effects.commands)
+        last = page[-1].id
+        with self.db.transaction():
+            self._write(effects)
+            for notification_id, error, raw in letters:
+                dlq.add(self.db, self.consumer.name, self.partition, notification_id, error, raw)
+            self.checkpoints.insert_tracking(Tracking(self.checkpoint_name, last))
+        for line in effects.lines:
+            self.out(line)
+        for notification_id, error, _ in letters:
+            self.out(f"dead letter: notification {notification_id}: {error}")
+        return len(page)
+
+    def replay(self, letter: dlq.DeadLetter) -> str | None:
+        """Handle a dead letter's event again: None (and the letter gone) or the new error."""
+        self._prepare()
+        self.consumer.begin_batch()
+        effects = Effects()
+        error = self._handle(letter.raw, effects)
+        if error is None:
+            self._send(effects.commands)
+        with self.db.transaction():
+            if error is None:
+                self._write(effects)
+                dlq.remove(self.db, letter.id)
+            else:
+                dlq.failed_again(self.db, letter.id, error)
+        for line in effects.lines:
+            self.out(line)
+        return error
+
+    def _prepare(self) -> None:
+        if self.consumer.reads:
+            catch_up(self.db, self.recorder, self.consumer.reads)
+
+    def _handle(self, raw: bytes, effects: Effects) -> str | None:
+        """Decode and handle one event into `effects`; the error, if it failed.
+
+        Any exception is the event's failure, whatever raised it: the consumer goes on.
+        """
+        try:
+            event = _decode(raw)
+        except Exception as error:
+            return f"cannot decode: {type(error).__name__}: {error}"
+        try:
+            handled = self.consumer.handle(self.db, event)
+            handled.commands = [validated(command) for command in handled.commands]
+        except Exception as error:
+            return (
+                f"{type(event.data).__name__} of {event.stream_id}: {type(error).__name__}: {error}"
+            )
+        effects.add(handled)
+        return None
+
+    def _send(self, commands: Sequence[AnyCommand]) -> None:
+        if not commands:
+            return
+        if self.sink is None:
+            msg = f"consumer {self.consumer.name} decided commands but has no sink to send them"
+            raise ValueError(msg)
+        self.sink.send(commands)
+
+    def _write(self, effects: Effects) -> None:
+        for statement, params in effects.writes:
+            self.db.execute(statement, params)
