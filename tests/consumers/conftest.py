@@ -1,0 +1,115 @@
+"""An embedded store served by a real `stockledger serve` (the consumers' sink), and helpers.
+
+Commands reach the store through the server's intake, as a storefront's do;
+the consumers read the store directly and send their decisions back to the
+same intake. Read models go to a database of their own per test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eventsourcing.persistence import ApplicationRecorder
+
+from consumers.consumer import Consumer, Runner
+from consumers.sink import HttpSink
+from engine.events import StreamEvent
+from engine.store import open_factory
+from projections.db import Database, connect
+from projections.runner import read_batches
+from tests.engine.http.server import TOKEN, running_server
+
+Json = dict[str, Any]
+SHIP_TO = {"name": "A", "street": "1 Road", "city": "Town", "postal_code": "1", "country": "DE"}
+
+
+@dataclass
+class Served:
+    """The store, its server, and the test's read-model database."""
+
+    store_url: str
+    url: str
+    recorder: ApplicationRecorder
+    db: Database
+
+    def post(self, commands: list[Json]) -> list[Json]:
+        response = httpx.post(
+            f"{self.url}/commands",
+            json=commands,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30.0,
+        )
+        assert response.status_code == 200, response.text
+        answers: list[Json] = response.json()
+        return answers
+
+    def runner(self, consumer: Consumer, lines: list[str] | None = None) -> Runner:
+        out = lines.append if lines is not None else lambda _line: None
+        return Runner(consumer, self.db, self.recorder, HttpSink(self.url, TOKEN), out=out)
+
+    def events(self) -> list[StreamEvent]:
+        return [event for _, batch in read_batches(self.recorder, 0) for _, event in batch]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    factory = open_factory(store_url)
+    with (
+        running_server(store_url, tmp_path / "serve.log") as server,
+        connect(f"sqlite:///{tmp_path / 'readmodels.db'}") as db,
+    ):
+        yield Served(store_url, server.url, factory.application_recorder(), db)
+    factory.close()
+
+
+def slot(sku: str, units: int, *, location: str = "w1", safety_stock: int = 0) -> list[Json]:
+    return [
+        {
+            "type": "ConfigureSlot",
+            "command_id": f"cfg-{sku}-{location}",
+            "sku": sku,
+            "location": location,
+            "safety_stock": safety_stock,
+        },
+        {
+            "type": "ReceiveStock",
+            "command_id": f"rcv-{sku}-{location}",
+            "sku": sku,
+            "location": location,
+            "quantity": units,
+            "reference": "po-1",
+        },
+    ]
+
+
+def credit(customer: str, limit_cents: int) -> Json:
+    return {
+        "type": "SetCreditLimit",
+        "command_id": f"lim-{customer}",
+        "customer_id": customer,
+        "limit_cents": limit_cents,
+        "payment_terms": "net-30",
+    }
+
+
+def place(order_id: str, customer: str, sku: str, quantity: int, unit_cents: int = 100) -> Json:
+    return {
+        "type": "PlaceOrder",
+        "command_id": f"place-{order_id}",
+        "order_id": order_id,
+        "customer_id": customer,
+        "channel": "web",
+        "payment_terms": "net-30",
+        "ship_to": SHIP_TO,
+        "lines": [{"sku": sku, "quantity": quantity, "unit_price_cents": unit_cents}],
+    }
+
+
+def kinds(answer: Json) -> list[str]:
+    return [event["data"]["type"] for event in answer["events"]]
