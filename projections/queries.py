@@ -51,6 +51,7 @@ __all__ = [
     "daily_revenue",
     "exposure",
     "exposures",
+    "low_stock",
     "marketing",
     "movements",
     "order",
@@ -162,6 +163,26 @@ def stock(
         conditions.append("location = ?")
         params.append(location)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    page, paging = _page(limit, offset)
+    return _rows(db, StockLevel, "stock_levels", where, (*params, *paging), "sku, location" + page)
+
+
+def low_stock(
+    db: Database,
+    below: int,
+    *,
+    location: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[StockLevel]:
+    """The slots whose available quantity is under `below`, in SKU order, of every
+    location or one; `below` 0 gives the slots under their safety stock."""
+    conditions = ["available < ?"]
+    params: list[Any] = [below]
+    if location is not None:
+        conditions.append("location = ?")
+        params.append(location)
+    where = f" WHERE {' AND '.join(conditions)}"
     page, paging = _page(limit, offset)
     return _rows(db, StockLevel, "stock_levels", where, (*params, *paging), "sku, location" + page)
 

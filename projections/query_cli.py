@@ -22,6 +22,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.http.dashboard import LOW_STOCK_BELOW_DEFAULT, LOW_STOCK_BELOW_MAX
+from engine.http.reads import LOGICAL_DAY_MAX
 from engine.orders import OrderStatus
 from projections import queries
 from projections.cli import DbOption, JsonOption
@@ -70,6 +72,8 @@ def _cell(name: str, value: Any) -> str:
         return f"{value / 100:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
     return str(value)
 
 
@@ -81,7 +85,7 @@ def _print_rows(rows: Sequence[msgspec.Struct], title: str) -> None:
     names = type(rows[0]).__struct_fields__
     table = Table(title=title)
     for name in names:
-        numeric = isinstance(getattr(rows[0], name), int)
+        numeric = isinstance(getattr(rows[0], name), int | float)
         table.add_column(_heading(name), justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_cell(name, getattr(row, name)) for name in names))
@@ -269,3 +273,229 @@ def call_list_command(
             database, reason=reason, customer_id=customer, limit=limit, offset=offset
         )
     _emit(found, "call list", as_json)
+
+
+@query_app.command("low-stock")
+def low_stock_command(
+    below: Annotated[
+        int,
+        typer.Option(
+            min=-LOW_STOCK_BELOW_MAX,
+            max=LOW_STOCK_BELOW_MAX,
+            help="Slots whose available quantity is under this (0: under safety stock).",
+        ),
+    ] = LOW_STOCK_BELOW_DEFAULT,
+    location: Annotated[str | None, typer.Option(help="One location only.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """The slots low on stock, in SKU order, as the dashboard highlights them."""
+    with _read_models(db) as database:
+        found = queries.low_stock(database, below, location=location, limit=limit, offset=offset)
+    _emit(found, f"stock available under {below:,}", as_json)
+
+
+@query_app.command("exposure")
+def exposure_command(
+    customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """One customer's credit: limit, uninvoiced and unpaid amounts, invoices."""
+    with _read_models(db) as database:
+        found = queries.exposure(database, customer_id)
+    if found is None:
+        _fail(f"no credit account of customer {customer_id!r} in the read models")
+    _emit(found, f"credit exposure of {customer_id}", as_json)
+
+
+@query_app.command("exposures")
+def exposures_command(
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Every customer's credit exposure, by customer id, a page at a time."""
+    with _read_models(db) as database:
+        found = queries.exposures(database, limit=limit, offset=offset)
+    _emit(found, "credit exposures", as_json)
+
+
+@query_app.command("credit-decisions")
+def credit_decisions_command(
+    customer: Annotated[str | None, typer.Option(help="Only this customer's.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Credit decisions, oldest first: the policy's and the analysts'."""
+    with _read_models(db) as database:
+        found = queries.credit_decisions(database, customer_id=customer, limit=limit, offset=offset)
+    _emit(found, "credit decisions", as_json)
+
+
+@query_app.command("picks")
+def picks_command(
+    order_id: Annotated[str, typer.Argument(help="The order id.")],
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Every stock hold of an order (its pick lines), whatever became of it."""
+    with _read_models(db) as database:
+        if queries.order(database, order_id) is None:
+            _fail(f"no order {order_id!r} in the read models (see `query orders`)")
+        found = queries.pick_lines(database, order_id, limit=limit, offset=offset)
+    _emit(found, f"pick lines of order {order_id}", as_json)
+
+
+@query_app.command("shipments")
+def shipments_command(
+    location: Annotated[str | None, typer.Option(help="Only from this location.")] = None,
+    order: Annotated[str | None, typer.Option(help="Only this order's.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Shipments, oldest first, with their delivery."""
+    with _read_models(db) as database:
+        found = queries.shipments(
+            database, location=location, order_id=order, limit=limit, offset=offset
+        )
+    _emit(found, "shipments", as_json)
+
+
+@query_app.command("customers")
+def customers_command(
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Every customer's totals, by customer id, a page at a time."""
+    with _read_models(db) as database:
+        found = queries.customers(database, limit=limit, offset=offset)
+    _emit(found, "customers", as_json)
+
+
+@query_app.command("customer-orders")
+def customer_orders_command(
+    customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """A customer's order history, oldest first."""
+    with _read_models(db) as database:
+        if queries.customer(database, customer_id) is None:
+            _fail(f"no customer {customer_id!r} in the read models (see `query customers`)")
+        found = queries.customer_orders(database, customer_id, limit=limit, offset=offset)
+    _emit(found, f"orders of customer {customer_id}", as_json)
+
+
+@query_app.command("planning")
+def planning_command(
+    sku: Annotated[str | None, typer.Argument(help="One SKU. None: every SKU.")] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Sales velocity over 7 and 30 days, days of cover and reorder units per SKU."""
+    with _read_models(db) as database:
+        found = queries.planning(database, sku, limit=limit, offset=offset)
+    if sku is not None and not found:
+        _fail(f"no stock of SKU {sku!r} in the planning read model (see `query planning`)")
+    _emit(found, "planning" if sku is None else f"planning of {sku}", as_json)
+
+
+@query_app.command("reorder")
+def reorder_command(
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """The SKUs to reorder now and how many units (velocity x lead time + safety stock)."""
+    with _read_models(db) as database:
+        found = queries.reorder_suggestions(database, limit=limit, offset=offset)
+    _emit(found, "reorder suggestions", as_json)
+
+
+@query_app.command("kpis")
+def kpis_command(
+    by: Annotated[
+        list[str] | None,
+        typer.Option(help="Group by channel or campaign (repeat for both; default both)."),
+    ] = None,
+    since: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=LOGICAL_DAY_MAX, help="From this logical day on (day 0: the clock's first)."
+        ),
+    ] = None,
+    total: Annotated[bool, typer.Option(help="Sum over the days rather than per day.")] = False,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Marketing KPIs: orders, revenue, average order value, conversion, cancellation and
+    return rates per logical day of placement, by channel and campaign."""
+    groups = queries.MARKETING_GROUPS if by is None else tuple(by)
+    unknown = sorted(set(groups) - set(queries.MARKETING_GROUPS))
+    if unknown:
+        choices = ", ".join(queries.MARKETING_GROUPS)
+        raise typer.BadParameter(f"{unknown} is not one of {choices}", param_hint="--by")
+    with _read_models(db) as database:
+        found = queries.marketing(
+            database, by=groups, per_day=not total, since_day=since, limit=limit, offset=offset
+        )
+    _emit(found, f"KPIs by {', '.join(groups) or 'day'}", as_json)
+
+
+@query_app.command("throughput")
+def throughput_command(
+    per: Annotated[str, typer.Option(help="Events per hour or per day.")] = "hour",
+    since: Annotated[
+        str | None, typer.Option(help="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+    ] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Events the platform carried per topic and hour (or day), oldest first."""
+    if per not in queries.THROUGHPUT_PERIODS:
+        choices = ", ".join(queries.THROUGHPUT_PERIODS)
+        raise typer.BadParameter(f"{per!r} is not one of {choices}", param_hint="--per")
+    with _read_models(db) as database:
+        found = queries.throughput(database, per=per, since=since, limit=limit, offset=offset)
+    _emit(found, f"throughput per {per}", as_json)
+
+
+@query_app.command("rejections")
+def rejections_command(
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this UTC day on.")
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="Only this rejection event type (e.g. StockRejected).")
+    ] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Rejections per UTC day by event type, command and reason, oldest first."""
+    day = None if since is None else since.date().isoformat()
+    with _read_models(db) as database:
+        found = queries.rejections(database, since_day=day, event=event, limit=limit, offset=offset)
+    _emit(found, "rejections", as_json)

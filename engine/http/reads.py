@@ -27,7 +27,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import partial
@@ -43,14 +43,19 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
+from engine.http.dashboard import LOW_STOCK_BELOW_MAX
 from engine.orders import OrderStatus
+from engine.stock.limits import StockLimits
 from projections import queries, select
+from projections.clock import DAY_S
 from projections.db import Database
 from projections.runner import ProjectionStatus, ensure_schema, status
 
 READ_THREADS: Final = 4
 OFFSET_MAX: Final = 1_000_000_000
 PAGE_DEFAULT: Final = 100
+# The engine's logical clock stops at `clock_max` seconds: no day comes after this one.
+LOGICAL_DAY_MAX: Final = StockLimits().clock_max // DAY_S
 # How long /health answers from checkpoints it has read (the read takes the write lock).
 LAG_CHECKPOINTS_FRESH_S: Final = 0.5
 
@@ -59,6 +64,7 @@ T = TypeVar("T")
 Limit = Annotated[int, Parameter(ge=1, le=queries.LIMIT_MAX, description="Rows at most (a page).")]
 Offset = Annotated[int, Parameter(ge=0, le=OFFSET_MAX, description="Rows to skip.")]
 Location = Annotated[str | None, Parameter(description="One location only.")]
+Customer = Annotated[str | None, Parameter(description="One customer's only.")]
 
 
 class ReadModels:
@@ -141,9 +147,24 @@ def _read_models(state: State) -> ReadModels:
 
 @get("/stock", summary="Stock levels of every slot")
 async def get_stock_levels(
-    state: State, location: Location = None, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+    state: State,
+    location: Location = None,
+    below: Annotated[
+        int | None,
+        Parameter(
+            ge=-LOW_STOCK_BELOW_MAX,
+            le=LOW_STOCK_BELOW_MAX,
+            description="Only slots whose available quantity is under this (0: under safety).",
+        ),
+    ] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
 ) -> list[queries.StockLevel]:
-    """Every slot (SKU x location) in SKU order, or those at one location."""
+    """Every slot (SKU x location) in SKU order, or those at one location, or those low."""
+    if below is not None:
+        return await _read_models(state).read(
+            queries.low_stock, below, location=location, limit=limit, offset=offset
+        )
     return await _read_models(state).read(
         queries.stock, location=location, limit=limit, offset=offset
     )
@@ -249,13 +270,177 @@ async def get_pick_list(
 async def get_call_list(
     state: State,
     reason: Annotated[str | None, Parameter(description="Only calls for this reason.")] = None,
-    customer: Annotated[str | None, Parameter(description="One customer's calls.")] = None,
+    customer: Customer = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.Call]:
     """Credit-held orders and expired holds, with customer and value."""
     return await _read_models(state).read(
         queries.call_list, reason=reason, customer_id=customer, limit=limit, offset=offset
+    )
+
+
+@get("/orders/{order_id:str}/picks", summary="One order's pick lines")
+async def get_order_picks(
+    state: State, order_id: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.PickLine]:
+    """Every stock hold of the order, whatever became of it; 404 for an unknown order id."""
+    read_models = _read_models(state)
+    if await read_models.read(queries.order, order_id) is None:
+        raise NotFoundException(f"no order {order_id!r}")
+    return await read_models.read(queries.pick_lines, order_id, limit=limit, offset=offset)
+
+
+@get("/shipments", summary="Shipments")
+async def get_shipments(
+    state: State,
+    location: Annotated[str | None, Parameter(description="From one location only.")] = None,
+    order: Annotated[str | None, Parameter(description="One order's only.")] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.Shipment]:
+    """Shipments, oldest first, with their delivery."""
+    return await _read_models(state).read(
+        queries.shipments, location=location, order_id=order, limit=limit, offset=offset
+    )
+
+
+@get("/customers", summary="Every customer's totals")
+async def get_customers(
+    state: State, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.CustomerSummary]:
+    """Customers by id: orders, lifetime value, return rate."""
+    return await _read_models(state).read(queries.customers, limit=limit, offset=offset)
+
+
+@get("/customers/{customer_id:str}/orders", summary="One customer's orders")
+async def get_customer_orders(
+    state: State, customer_id: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.CustomerOrder]:
+    """The customer's order history, oldest first; 404 for an unknown customer."""
+    read_models = _read_models(state)
+    if await read_models.read(queries.customer, customer_id) is None:
+        raise NotFoundException(f"no customer {customer_id!r}")
+    return await read_models.read(queries.customer_orders, customer_id, limit=limit, offset=offset)
+
+
+@get("/exposures", summary="Every customer's credit exposure")
+async def get_exposures(
+    state: State, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.Exposure]:
+    return await _read_models(state).read(queries.exposures, limit=limit, offset=offset)
+
+
+@get("/exposures/{customer_id:str}", summary="One customer's credit exposure")
+async def get_exposure(state: State, customer_id: str) -> queries.Exposure:
+    """Limit, uninvoiced and unpaid amounts; 404 for a customer with no credit account."""
+    found = await _read_models(state).read(queries.exposure, customer_id)
+    if found is None:
+        raise NotFoundException(f"no credit account of customer {customer_id!r}")
+    return found
+
+
+@get("/credit-decisions", summary="Credit decisions")
+async def get_credit_decisions(
+    state: State, customer: Customer = None, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.CreditDecision]:
+    """The policy's and the analysts' decisions, oldest first."""
+    return await _read_models(state).read(
+        queries.credit_decisions, customer_id=customer, limit=limit, offset=offset
+    )
+
+
+@get("/planning", summary="Velocity, cover and reorder units per SKU")
+async def get_planning(
+    state: State, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.SkuPlan]:
+    """Every SKU over its locations, by SKU."""
+    return await _read_models(state).read(queries.planning, limit=limit, offset=offset)
+
+
+@get("/planning/{sku:str}", summary="Velocity, cover and reorder units of one SKU")
+async def get_sku_plan(state: State, sku: str) -> queries.SkuPlan:
+    """404 for a SKU the planning read model has no stock slot of."""
+    found = await _read_models(state).read(queries.planning, sku)
+    if not found:
+        raise NotFoundException(f"no stock of SKU {sku!r} to plan")
+    return found[0]
+
+
+@get("/reorder-suggestions", summary="The SKUs to reorder now")
+async def get_reorder_suggestions(
+    state: State, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+) -> list[queries.SkuPlan]:
+    """SKUs whose reorder units are above 0, by SKU."""
+    return await _read_models(state).read(queries.reorder_suggestions, limit=limit, offset=offset)
+
+
+def _choose(key: str, values: Sequence[str], choices: Collection[str]) -> None:
+    """A 422 naming `key` for a value not among `choices`."""
+    unknown = [value for value in values if value not in choices]
+    if unknown:
+        message = f"{key} {unknown} is not one of {sorted(choices)}"
+        raise ValidationException(message, extra=[{"key": key, "message": message}])
+
+
+@get("/kpis", summary="Marketing KPIs")
+async def get_kpis(
+    state: State,
+    by: Annotated[
+        list[str] | None,
+        Parameter(description="Group by channel, campaign or both (repeat); default both."),
+    ] = None,
+    since: Annotated[
+        int | None,
+        Parameter(ge=0, le=LOGICAL_DAY_MAX, description="From this logical day on."),
+    ] = None,
+    per_day: Annotated[bool, Parameter(description="One row per logical day.")] = True,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.MarketingRow]:
+    """Orders, revenue, average order value, conversion, cancellation and return rates
+    per logical day of placement (day 0: the clock's first), by channel and campaign."""
+    groups = queries.MARKETING_GROUPS if by is None else tuple(by)
+    _choose("by", groups, queries.MARKETING_GROUPS)
+    return await _read_models(state).read(
+        queries.marketing,
+        by=groups,
+        per_day=per_day,
+        since_day=since,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@get("/throughput", summary="Events per topic and hour or day")
+async def get_throughput(
+    state: State,
+    per: Annotated[str, Parameter(description="hour or day.")] = "hour",
+    since: Annotated[
+        str | None, Parameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+    ] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.Throughput]:
+    """What the platform carried, oldest first, on the envelopes' wall clock."""
+    _choose("per", [per], queries.THROUGHPUT_PERIODS)
+    return await _read_models(state).read(
+        queries.throughput, per=per, since=since, limit=limit, offset=offset
+    )
+
+
+@get("/rejections", summary="Rejections by reason")
+async def get_rejections(
+    state: State,
+    since: Annotated[date | None, Parameter(description="From this UTC day on.")] = None,
+    event: Annotated[str | None, Parameter(description="One rejection event type.")] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> list[queries.Rejection]:
+    """Rejections per UTC day by event type, command and reason, oldest first."""
+    day = None if since is None else since.isoformat()
+    return await _read_models(state).read(
+        queries.rejections, since_day=day, event=event, limit=limit, offset=offset
     )
 
 
@@ -287,6 +472,19 @@ _HANDLERS: Final[Sequence[ControllerRouterHandler]] = (
     get_backlog,
     get_pick_list,
     get_call_list,
+    get_order_picks,
+    get_shipments,
+    get_customers,
+    get_customer_orders,
+    get_exposures,
+    get_exposure,
+    get_credit_decisions,
+    get_planning,
+    get_sku_plan,
+    get_reorder_suggestions,
+    get_kpis,
+    get_throughput,
+    get_rejections,
 )
 
 READ_HANDLERS: Final[list[ControllerRouterHandler]] = [

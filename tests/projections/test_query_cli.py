@@ -16,6 +16,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from typer.testing import CliRunner
 
 from engine.cli import app
+from engine.http.dashboard import LOW_STOCK_BELOW_DEFAULT
 from projections import queries, select
 from projections.db import Database, connect
 from projections.runner import catch_up
@@ -167,3 +168,167 @@ def test_customer_review_queue_backlog_call_list_round_trip(read_db: tuple[str, 
     assert decoded(output, list[queries.Call]) == queries.call_list(db)
     code, output = query(url, "backlog")
     assert code == 0, output
+
+
+def test_low_stock_json_round_trips(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    slots = queries.stock(db, limit=queries.LIMIT_MAX)
+    below = sorted(slot.available for slot in slots)[len(slots) // 2]
+    code, output = query(url, "low-stock", "--below", str(below), "--json")
+    assert code == 0, output
+    low = decoded(output, list[queries.StockLevel])
+    assert low == [slot for slot in slots if slot.available < below]
+    assert low == queries.low_stock(db, below)
+    assert 0 < len(low) < len(slots)
+    code, output = query(url, "low-stock", "--json")
+    expected = queries.low_stock(db, LOW_STOCK_BELOW_DEFAULT)
+    assert decoded(output, list[queries.StockLevel]) == expected
+    location = slots[0].location
+    code, output = query(url, "low-stock", "--below", "0", "--location", location, "--json")
+    under = [s for s in slots if s.available < 0 and s.location == location]
+    assert decoded(output, list[queries.StockLevel]) == under
+
+
+def test_credit_json_round_trips(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    every = queries.exposures(db)
+    code, output = query(url, "exposures", "--limit", "3", "--offset", "1", "--json")
+    assert code == 0, output
+    assert decoded(output, list[queries.Exposure]) == every[1:4]
+    who = every[0].customer_id
+    code, output = query(url, "exposure", who, "--json")
+    assert decoded(output, queries.Exposure) == every[0]
+    assert query(url, "exposure", "nobody") == (
+        1,
+        "stockledger query: no credit account of customer 'nobody' in the read models\n",
+    )
+    code, output = query(url, "credit-decisions", "--json", "--limit", str(queries.LIMIT_MAX))
+    decisions = decoded(output, list[queries.CreditDecision])
+    assert decisions == queries.credit_decisions(db, limit=queries.LIMIT_MAX)
+    assert decisions
+    who = decisions[0].customer_id
+    code, output = query(url, "credit-decisions", "--customer", who, "--json")
+    assert decoded(output, list[queries.CreditDecision]) == [
+        d for d in decisions if d.customer_id == who
+    ]
+
+
+def test_picks_and_shipments_json_round_trip(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    shipped = queries.shipments(db)
+    assert shipped
+    code, output = query(url, "shipments", "--json")
+    assert code == 0, output
+    assert decoded(output, list[queries.Shipment]) == shipped
+    first = shipped[0]
+    code, output = query(url, "shipments", "--location", first.location, "--json")
+    assert decoded(output, list[queries.Shipment]) == [
+        s for s in shipped if s.location == first.location
+    ]
+    code, output = query(url, "shipments", "--order", first.order_id, "--json")
+    assert decoded(output, list[queries.Shipment]) == [
+        s for s in shipped if s.order_id == first.order_id
+    ]
+    code, output = query(url, "picks", first.order_id, "--json")
+    picks = decoded(output, list[queries.PickLine])
+    assert picks == queries.pick_lines(db, first.order_id)
+    assert picks
+    assert query(url, "picks", "no-such-order")[0] == 1
+
+
+def test_customers_json_round_trip(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    every = queries.customers(db)
+    code, output = query(url, "customers", "--json")
+    assert code == 0, output
+    assert decoded(output, list[queries.CustomerSummary]) == every
+    who = every[0].customer_id
+    code, output = query(url, "customer-orders", who, "--json")
+    mine = decoded(output, list[queries.CustomerOrder])
+    assert mine == queries.customer_orders(db, who)
+    assert len(mine) == every[0].orders
+    code, output = query(url, "customer-orders", "nobody")
+    assert code == 1
+    assert "no customer 'nobody'" in output
+
+
+def test_planning_and_reorder_json_round_trip(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    plans = queries.planning(db)
+    assert plans
+    code, output = query(url, "planning", "--json")
+    assert code == 0, output
+    assert decoded(output, list[queries.SkuPlan]) == plans
+    code, output = query(url, "planning", plans[0].sku, "--json")
+    assert decoded(output, list[queries.SkuPlan]) == plans[:1]
+    assert query(url, "planning", "no-such-sku")[0] == 1
+    code, output = query(url, "reorder", "--json")
+    assert decoded(output, list[queries.SkuPlan]) == queries.reorder_suggestions(db)
+    code, output = query(url, "planning")
+    assert (code, "planning" in output) == (0, True)
+
+
+@pytest.mark.parametrize(
+    ("args", "by", "per_day"),
+    [
+        ([], ("channel", "campaign"), True),
+        (["--by", "channel"], ("channel",), True),
+        (["--by", "campaign", "--total"], ("campaign",), False),
+    ],
+)
+def test_kpis_json_round_trip(
+    read_db: tuple[str, Database], args: list[str], by: tuple[str, ...], per_day: bool
+) -> None:
+    url, db = read_db
+    code, output = query(url, "kpis", *args, "--json")
+    assert code == 0, output
+    rows = decoded(output, list[queries.MarketingRow])
+    assert rows == queries.marketing(db, by=by, per_day=per_day)
+    assert rows
+
+
+def test_kpis_since_a_logical_day(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    last = queries.marketing(db, by=(), limit=queries.LIMIT_MAX)[-1].day
+    assert last is not None
+    code, output = query(url, "kpis", "--by", "channel", "--since", str(last), "--json")
+    assert code == 0, output
+    rows = decoded(output, list[queries.MarketingRow])
+    assert rows == queries.marketing(db, by=("channel",), since_day=last)
+    assert {row.day for row in rows} == {last}
+
+
+def test_throughput_and_rejections_json_round_trip(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    for per in queries.THROUGHPUT_PERIODS:
+        code, output = query(url, "throughput", "--per", per, "--json")
+        assert code == 0, output
+        found = decoded(output, list[queries.Throughput])
+        assert found == queries.throughput(db, per=per)
+        assert found
+    rejected = queries.rejections(db)
+    assert rejected
+    code, output = query(url, "rejections", "--json")
+    assert decoded(output, list[queries.Rejection]) == rejected
+    event, day = rejected[0].event, rejected[-1].day
+    code, output = query(url, "rejections", "--since", day, "--event", event, "--json")
+    expected = [r for r in rejected if r.day >= day and r.event == event]
+    assert decoded(output, list[queries.Rejection]) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["kpis", "--by", "region"], "--by"),
+        (["kpis", "--since", "-1"], "--since"),
+        (["throughput", "--per", "week"], "--per"),
+        (["rejections", "--since", "yesterday"], "--since"),
+        (["low-stock", "--below", "ten"], "--below"),
+    ],
+)
+def test_bad_options_of_the_new_queries_are_named(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    code, output = query(f"sqlite:///{tmp_path}/r.db", *args)
+    assert code == 2
+    assert says in " ".join(output.split())

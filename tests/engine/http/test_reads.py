@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from engine.demo import run_demo
-from engine.http.reads import OFFSET_MAX, PAGE_DEFAULT
+from engine.http.dashboard import LOW_STOCK_BELOW_MAX
+from engine.http.reads import LOGICAL_DAY_MAX, OFFSET_MAX, PAGE_DEFAULT
 from engine.store import open_factory
 from projections import queries, select
 from projections.db import Database, connect
@@ -41,7 +42,21 @@ READ_PATHS: Final = {
     "GET /backlog",
     "GET /backlog/{location}",
     "GET /call-list",
+    "GET /orders/{order_id}/picks",
+    "GET /shipments",
+    "GET /customers",
+    "GET /customers/{customer_id}/orders",
+    "GET /exposures",
+    "GET /exposures/{customer_id}",
+    "GET /credit-decisions",
+    "GET /planning",
+    "GET /planning/{sku}",
+    "GET /reorder-suggestions",
+    "GET /kpis",
+    "GET /throughput",
+    "GET /rejections",
 }
+EVERY: Final = {"limit": queries.LIMIT_MAX}
 T = TypeVar("T")
 
 
@@ -141,6 +156,100 @@ def test_customer_review_queue_backlog_call_list(demo: Demo) -> None:
     assert calls == queries.call_list(demo.db)
 
 
+def test_low_stock_below_a_threshold(demo: Demo) -> None:
+    slots = queries.stock(demo.db, limit=queries.LIMIT_MAX)
+    below = sorted(slot.available for slot in slots)[len(slots) // 2]
+    low = get(demo, "/stock", list[queries.StockLevel], below=below, **EVERY)
+    assert low == [slot for slot in slots if slot.available < below]
+    assert low == queries.low_stock(demo.db, below)
+    assert 0 < len(low) < len(slots)
+    location = low[0].location
+    there = get(demo, "/stock", list[queries.StockLevel], below=below, location=location)
+    assert there == [slot for slot in low if slot.location == location]
+    assert get(demo, "/stock", list[queries.StockLevel], below=below, limit=2, offset=1) == low[1:3]
+
+
+def test_credit_exposures_and_decisions(demo: Demo) -> None:
+    every = queries.exposures(demo.db)
+    assert get(demo, "/exposures", list[queries.Exposure], **EVERY) == every
+    assert get(demo, "/exposures", list[queries.Exposure], limit=2, offset=3) == every[3:5]
+    who = every[0].customer_id
+    assert get(demo, f"/exposures/{who}", queries.Exposure) == every[0]
+    decisions = get(demo, "/credit-decisions", list[queries.CreditDecision], **EVERY)
+    assert decisions == queries.credit_decisions(demo.db, limit=queries.LIMIT_MAX)
+    assert decisions
+    who = decisions[0].customer_id
+    mine = get(demo, "/credit-decisions", list[queries.CreditDecision], customer=who)
+    assert mine == [d for d in decisions if d.customer_id == who]
+
+
+def test_picks_and_shipments(demo: Demo) -> None:
+    shipped = queries.shipments(demo.db, limit=queries.LIMIT_MAX)
+    assert shipped
+    assert get(demo, "/shipments", list[queries.Shipment], **EVERY) == shipped
+    first = shipped[0]
+    there = get(demo, "/shipments", list[queries.Shipment], location=first.location, **EVERY)
+    assert there == [s for s in shipped if s.location == first.location]
+    mine = get(demo, "/shipments", list[queries.Shipment], order=first.order_id)
+    assert mine == [s for s in shipped if s.order_id == first.order_id]
+    picks = get(demo, f"/orders/{first.order_id}/picks", list[queries.PickLine])
+    assert picks == queries.pick_lines(demo.db, first.order_id)
+    assert picks
+
+
+def test_customers_and_their_orders(demo: Demo) -> None:
+    every = queries.customers(demo.db)
+    assert get(demo, "/customers", list[queries.CustomerSummary], **EVERY) == every
+    assert get(demo, "/customers", list[queries.CustomerSummary], limit=2, offset=1) == every[1:3]
+    who = every[0].customer_id
+    mine = get(demo, f"/customers/{who}/orders", list[queries.CustomerOrder], **EVERY)
+    assert mine == queries.customer_orders(demo.db, who)
+    assert len(mine) == every[0].orders
+
+
+def test_planning_and_reorder_suggestions(demo: Demo) -> None:
+    plans = queries.planning(demo.db, limit=queries.LIMIT_MAX)
+    assert plans
+    assert get(demo, "/planning", list[queries.SkuPlan], **EVERY) == plans
+    assert get(demo, "/planning", list[queries.SkuPlan], limit=3, offset=2) == plans[2:5]
+    assert get(demo, f"/planning/{plans[-1].sku}", queries.SkuPlan) == plans[-1]
+    wanted = get(demo, "/reorder-suggestions", list[queries.SkuPlan], **EVERY)
+    assert wanted == queries.reorder_suggestions(demo.db, limit=queries.LIMIT_MAX)
+
+
+@pytest.mark.parametrize(
+    ("params", "by", "per_day"),
+    [
+        ({}, ("channel", "campaign"), True),
+        ({"by": "channel"}, ("channel",), True),
+        ({"by": ["campaign", "channel"], "per_day": "false"}, ("campaign", "channel"), False),
+    ],
+)
+def test_kpis_by_channel_and_campaign(
+    demo: Demo, params: dict[str, Any], by: tuple[str, ...], per_day: bool
+) -> None:
+    rows = get(demo, "/kpis", list[queries.MarketingRow], **params, **EVERY)
+    assert rows == queries.marketing(demo.db, by=by, per_day=per_day, limit=queries.LIMIT_MAX)
+    assert rows
+    last = rows[-1].day if per_day else None
+    if last is not None:
+        since = get(demo, "/kpis", list[queries.MarketingRow], **params, since=last, **EVERY)
+        assert since == [row for row in rows if row.day is not None and row.day >= last]
+
+
+def test_throughput_and_rejections(demo: Demo) -> None:
+    for per in queries.THROUGHPUT_PERIODS:
+        found = get(demo, "/throughput", list[queries.Throughput], per=per, **EVERY)
+        assert found == queries.throughput(demo.db, per=per, limit=queries.LIMIT_MAX)
+        assert found
+    rejected = get(demo, "/rejections", list[queries.Rejection], **EVERY)
+    assert rejected == queries.rejections(demo.db, limit=queries.LIMIT_MAX)
+    assert rejected
+    event, day = rejected[0].event, rejected[-1].day
+    found = get(demo, "/rejections", list[queries.Rejection], since=day, event=event, **EVERY)
+    assert found == [r for r in rejected if r.day >= day and r.event == event]
+
+
 @pytest.mark.parametrize(
     ("path", "says"),
     [
@@ -148,6 +257,10 @@ def test_customer_review_queue_backlog_call_list(demo: Demo) -> None:
         ("/stock/no-such-sku/nowhere/movements", "no stock of SKU 'no-such-sku' at 'nowhere'"),
         ("/orders/no-such-order", "no order 'no-such-order'"),
         ("/customers/nobody", "no customer 'nobody'"),
+        ("/customers/nobody/orders", "no customer 'nobody'"),
+        ("/orders/no-such-order/picks", "no order 'no-such-order'"),
+        ("/exposures/nobody", "no credit account of customer 'nobody'"),
+        ("/planning/no-such-sku", "no stock of SKU 'no-such-sku' to plan"),
     ],
 )
 def test_an_unknown_id_is_404(demo: Demo, path: str, says: str) -> None:
@@ -166,6 +279,13 @@ def test_an_unknown_id_is_404(demo: Demo, path: str, says: str) -> None:
         ("/stock", {"limit": "ten"}, "limit"),
         ("/orders", {"status": "lost"}, "status"),
         ("/revenue", {"since": "2024-13-01"}, "since"),
+        ("/stock", {"below": LOW_STOCK_BELOW_MAX + 1}, "below"),
+        ("/kpis", {"by": "region"}, "by"),
+        ("/kpis", {"since": -1}, "since"),
+        ("/kpis", {"since": LOGICAL_DAY_MAX + 1}, "since"),
+        ("/throughput", {"per": "week"}, "per"),
+        ("/rejections", {"since": "yesterday"}, "since"),
+        ("/shipments", {"limit": 0}, "limit"),
     ],
 )
 def test_a_bad_parameter_is_422_naming_it(
