@@ -3,15 +3,15 @@
 GET /dashboard/data gathers every figure the page shows in one call, from the
 query functions of `projections.queries` and the runner's status, so the page
 and a script see the same numbers. The read models are those `stockledger
-project run` keeps, in the database named by `STOCKLEDGER_READ_DB` (its
-default as there). A section whose read model is not in that database answers
-`NotAvailable` saying so: the review queue and the backlog appear once their
-projections (`credit`, `logistics`) have built their tables there.
+project run` keeps, in the database the app is configured with
+(`HttpSettings.read_db_url`, the read API's `app.state.read_models`), so the
+page shows what GET /stock and the rest answer. A section whose read model is
+not in that database answers `NotAvailable` saying so: the review queue and
+the backlog appear once their projections (`credit`, `logistics`) have built their tables there.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,24 +19,21 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 from eventsourcing.persistence import ApplicationRecorder
-from litestar import MediaType, Request, Response, get
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import MediaType, Request, get
 from litestar.params import Parameter
 from litestar.response import File
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
 from engine.orders import OrderStatus
 from projections import queries, select
 from projections.credit import Credit
-from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError, connect
+from projections.db import Database, connect
 from projections.logistics import Logistics
 from projections.projection import Projection
 from projections.runner import ProjectionStatus, status
 
 DASHBOARD_DIR: Final = Path(__file__).with_name("dashboard")
-READ_DB_ENV: Final = "STOCKLEDGER_READ_DB"  # as `stockledger project` reads it
 LOW_STOCK_BELOW_DEFAULT: Final = 10
 LOW_STOCK_BELOW_MAX: Final = 1_000_000_000
 # The page lists this many slots at most, the lowest first; counts cover every slot scanned.
@@ -123,14 +120,6 @@ class DashboardData(msgspec.Struct, frozen=True, kw_only=True):
     review_queue: ReviewQueue | NotAvailable
     backlog: FulfilmentBacklog | NotAvailable
     lag: list[ProjectionStatus]
-
-
-class DashboardError(msgspec.Struct, frozen=True):
-    error: str
-
-
-def read_db_url() -> str:
-    return os.environ.get(READ_DB_ENV) or DEFAULT_DB_URL
 
 
 def _scan(fetch: Callable[[int, int], Sequence[R]], rows_max: int) -> tuple[list[R], bool]:
@@ -245,16 +234,7 @@ def gather(db: Database, recorder: ApplicationRecorder, low_below: int) -> Dashb
     )
 
 
-@get(
-    "/dashboard/data",
-    summary="Dashboard figures",
-    sync_to_thread=True,
-    responses={
-        HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
-            data_container=DashboardError, description="The read-model database cannot be opened."
-        )
-    },
-)
+@get("/dashboard/data", summary="Dashboard figures", sync_to_thread=True)
 def get_dashboard_data(
     request: Request[Any, Any, Any],
     low_below: Annotated[
@@ -265,16 +245,11 @@ def get_dashboard_data(
             description="A slot is low when its available quantity is under this.",
         ),
     ] = LOW_STOCK_BELOW_DEFAULT,
-) -> Response[DashboardData | DashboardError]:
-    url = read_db_url()
-    try:
-        db = connect(url)
-    except DatabaseURLError as error:
-        return Response(
-            DashboardError(f"{error} (set {READ_DB_ENV})"), status_code=HTTP_503_SERVICE_UNAVAILABLE
-        )
-    with db:
-        return Response(gather(db, request.app.state.recorder, low_below))
+) -> DashboardData:
+    state = request.app.state
+    # The app's read models, whose URL it checked as it started: never the environment's.
+    with connect(state.read_models.url) as db:
+        return gather(db, state.recorder, low_below)
 
 
 @get("/", include_in_schema=False, media_type=MediaType.HTML)

@@ -17,12 +17,13 @@ import httpx
 import msgspec
 import pytest
 from eventsourcing.persistence import ApplicationRecorder
+from litestar.testing import TestClient
 from playwright.sync_api import Browser, sync_playwright
 
 from engine.demo import run_demo
+from engine.http.app import create_app
 from engine.http.dashboard import (
     LOW_STOCK_BELOW_DEFAULT,
-    READ_DB_ENV,
     REVIEW_ITEMS_SHOWN_MAX,
     STOCK_ROWS_SHOWN_MAX,
     NotAvailable,
@@ -32,6 +33,7 @@ from engine.http.dashboard import (
     gather_review_queue,
     gather_stock,
 )
+from engine.http.settings import HttpSettings
 from engine.store import open_factory
 from projections import queries, select
 from projections.credit import Credit
@@ -39,7 +41,7 @@ from projections.db import Database, connect
 from projections.logistics import Logistics
 from projections.runner import catch_up, status
 from tests.engine.http.commands import Json, fresh, place
-from tests.engine.http.server import TOKEN, running_server
+from tests.engine.http.server import READ_DB_ENV, TOKEN, running_server
 from tests.projections.conftest import DEMO
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
@@ -95,30 +97,31 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     factory = open_factory(store_url)
     recorder = factory.application_recorder()
     assert run_demo(recorder, DEMO).report.violation is None
-    with connect(db_url) as db, pytest.MonkeyPatch.context() as env:
-        env.setenv(READ_DB_ENV, db_url)
-        with running_server(store_url, folder / "serve.log") as server:
-            held = place("DASH-LOW", "cu-dash-held")
-            held["lines"][0]["unit_price_cents"] = 1_050  # over the limit, inside the band
-            commands = [
-                *slot("DASH-LOW", 0, LOW_STOCK_BELOW_DEFAULT + 1),
-                *slot("DASH-SAFE", 8, 5),
-                credit("cu-dash-ok", 1_000_000),
-                credit("cu-dash-held", 1_000),
-                place("DASH-LOW", "cu-dash-ok"),  # confirmed, not shipped: backlog
-                held,  # held for credit review
-            ]
-            answers = httpx.post(
-                f"{server.url}/commands",
-                json=commands,
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=30.0,
-            ).json()
-            assert all("events" in answer for answer in answers), answers
-            # The review queue's and the backlog's projections, registered or not yet.
-            built = {p.name: p for p in (*select(), Credit(), Logistics())}
-            assert catch_up(db, recorder, list(built.values())) > 0
-            yield Demo(server.url, recorder, db)
+    with (
+        connect(db_url) as db,
+        running_server(store_url, folder / "serve.log", db_url=db_url) as server,
+    ):
+        held = place("DASH-LOW", "cu-dash-held")
+        held["lines"][0]["unit_price_cents"] = 1_050  # over the limit, inside the band
+        commands = [
+            *slot("DASH-LOW", 0, LOW_STOCK_BELOW_DEFAULT + 1),
+            *slot("DASH-SAFE", 8, 5),
+            credit("cu-dash-ok", 1_000_000),
+            credit("cu-dash-held", 1_000),
+            place("DASH-LOW", "cu-dash-ok"),  # confirmed, not shipped: backlog
+            held,  # held for credit review
+        ]
+        answers = httpx.post(
+            f"{server.url}/commands",
+            json=commands,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30.0,
+        ).json()
+        assert all("events" in answer for answer in answers), answers
+        # The review queue's and the backlog's projections, registered or not yet.
+        built = {p.name: p for p in (*select(), Credit(), Logistics())}
+        assert catch_up(db, recorder, list(built.values())) > 0
+        yield Demo(server.url, recorder, db)
     factory.close()
 
 
@@ -325,3 +328,16 @@ def test_the_page_shows_the_read_models_figures(
     assert screenshot.stat().st_size > 10_000
     assert errors == []
     page.close()
+
+
+def test_the_figures_come_from_the_apps_read_models_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(READ_DB_ENV, "mysql://not/these")
+    db_url = f"sqlite:///{tmp_path / 'readmodels.db'}"
+    app = create_app(HttpSettings(f"sqlite:///{tmp_path / 'store.db'}", (TOKEN,), db_url))
+    with TestClient(app) as client:
+        answer = client.get("/dashboard/data")
+    assert answer.status_code == 200, answer.text
+    # Under the old wiring, the environment's URL: a 503 naming it.
+    assert [p["projection"] for p in answer.json()["lag"]] == [p.name for p in select()]
