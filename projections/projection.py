@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Final
 
 from engine.events import StreamEvent
 
-__all__ = ["BIGINT", "TEXT", "Key", "Positioned", "Projection", "Rows", "Table"]
+__all__ = ["BIGINT", "TEXT", "HeldRows", "Key", "Positioned", "Projection", "Rows", "Table"]
 
 TEXT: Final = "TEXT"
 BIGINT: Final = "BIGINT"
@@ -112,6 +112,50 @@ class Rows:
 
     def append(self, table: str, row: dict[str, Any]) -> None:
         self.appended.setdefault(table, []).append(row)
+
+
+class HeldRows(Rows):
+    """Rows of tables held whole in memory, as a rebuild from zero holds them.
+
+    Every row of the tables is in `loaded`, so a key that is not there is a
+    row that does not exist: nothing is loaded, and `keys` is not asked.
+    `existed` is the keys the database holds, brought up to date by `settle`
+    once the batch is written; `loaded` is shared with the caller.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self, held: dict[str, dict[Key, dict[str, Any] | None]], stored: dict[str, set[Key]]
+    ) -> None:
+        self.loaded = held
+        self.existed = stored
+        self.written = {table: set() for table in held}
+        self.appended = {}
+
+    def _rows(self, table: str, key: Key) -> dict[Key, dict[str, Any] | None]:
+        return self.loaded[table]
+
+    def peek(self, table: str, key: Key) -> dict[str, Any] | None:
+        return self.loaded[table].get(key)
+
+    def row(self, table: str, key: Key) -> dict[str, Any] | None:
+        row = self.loaded[table].get(key)
+        if row is not None:
+            self.written[table].add(key)
+        return row
+
+    def settle(self) -> None:
+        """After the batch is written: the deleted rows leave memory, the written join `existed`."""
+        for table, keys in self.written.items():
+            held, stored = self.loaded[table], self.existed[table]
+            for key in keys:
+                if held[key] is None:
+                    del held[key]
+                    stored.discard(key)
+                else:
+                    stored.add(key)
+            keys.clear()
 
 
 class Projection(ABC):

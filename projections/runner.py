@@ -18,7 +18,9 @@ partition; the embedded store has one, partition 0), through eventsourcing's
 Rebuild from zero builds into fresh tables (`<table>__rebuild`, with their own
 checkpoint) batch by batch while the live tables go on serving, then swaps
 them in one transaction. Cancelled at any point, the live read model is
-untouched; a retry drops the leftovers and starts again.
+untouched; a retry drops the leftovers and starts again. A rebuild keeps the
+rows it built in memory between batches (up to `HELD_ROWS_MAX` a projection),
+so step 4 loads nothing: its tables are its own and hold nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Final
 
 import msgspec
@@ -41,10 +44,20 @@ from engine.codec import decode_for_replay
 from engine.events import SCHEMA_VERSIONS, TOPICS, StreamEvent
 from engine.store.packing import Commit
 from projections.db import Database
-from projections.projection import Key, Positioned, Projection, Rows, Table, group_keys
+from projections.projection import (
+    HeldRows,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    group_keys,
+)
 
 __all__ = [
     "BATCH_EVENTS_MAX",
+    "HELD_ROWS_MAX",
+    "REBUILD_BATCH_EVENTS_MAX",
     "Checkpoints",
     "ProjectionStatus",
     "catch_up",
@@ -55,6 +68,12 @@ __all__ = [
 ]
 
 BATCH_EVENTS_MAX: Final = 20_000
+# A rebuild commits less often: nobody waits on its tables, and a row that
+# many events change is written once a batch.
+REBUILD_BATCH_EVENTS_MAX: Final = 100_000
+# Rows of one projection a rebuild keeps in memory between batches; past it,
+# the rebuild goes on loading each batch's rows from its tables, as a catch-up does.
+HELD_ROWS_MAX: Final = 1_000_000
 LOAD_KEYS_MAX: Final = 500
 PAGE_NOTIFICATIONS: Final = 10_000
 REBUILD_SUFFIX: Final = "__rebuild"
@@ -252,16 +271,24 @@ def _upsert(table: Table, physical: str) -> str:
     )
 
 
+def _values(columns: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
+    """A row's values in `columns`' order."""
+    if len(columns) == 1:
+        return lambda row: (row[columns[0]],)
+    return itemgetter(*columns)
+
+
 def _write(db: Database, projection: Projection, names: Mapping[str, str], rows: Rows) -> None:
     for table in projection.tables:
         physical = names[table.name]
         columns = table.column_names
+        values = _values(columns)
         loaded = rows.loaded.get(table.name, {})
         upserts, deletes = [], []
         for key in rows.written.get(table.name, ()):
             row = loaded[key]
             if row is not None:
-                upserts.append([row[c] for c in columns])
+                upserts.append(values(row))
             elif key in rows.existed[table.name]:
                 deletes.append(key)
         if deletes:
@@ -274,27 +301,50 @@ def _write(db: Database, projection: Projection, names: Mapping[str, str], rows:
                 f"INSERT INTO {physical} ({', '.join(columns)}) "
                 f"VALUES ({', '.join('?' * len(columns))})"
             )
-            db.executemany(insert, [[row[c] for c in columns] for row in appended])
+            db.executemany(insert, [values(row) for row in appended])
 
 
-@dataclass(frozen=True)
+@dataclass
+class _Held:
+    """A rebuild's rows kept in memory from batch to batch: all its tables hold, but appended rows.
+
+    They stand for the tables only as written up to notification `applied`.
+    """
+
+    rows_max: int
+    rows: dict[str, dict[Key, dict[str, Any] | None]]
+    stored: dict[str, set[Key]] = field(default_factory=dict)
+    applied: int = 0
+
+    def count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+@dataclass
 class _Target:
-    """Where a projection writes: its checkpoint's name and its tables' physical names."""
+    """Where a projection writes: its checkpoint's name and its tables' physical names.
+
+    `held` is set while a rebuild holds all the rows of its fresh tables in memory.
+    """
 
     projection: Projection
     checkpoint: str
     names: Mapping[str, str]
+    held: _Held | None = None
 
 
 def _live(projection: Projection) -> _Target:
     return _Target(projection, projection.name, {t.name: t.name for t in projection.tables})
 
 
-def _rebuilding(projection: Projection) -> _Target:
+def _rebuilding(projection: Projection, held_rows_max: int) -> _Target:
+    tables = [t.name for t in projection.tables]
+    held = _Held(held_rows_max, {t: {} for t in tables}, {t: set() for t in tables})
     return _Target(
         projection,
         projection.name + REBUILD_SUFFIX,
-        {t.name: t.name + REBUILD_SUFFIX for t in projection.tables},
+        {t: t + REBUILD_SUFFIX for t in tables},
+        held,
     )
 
 
@@ -306,11 +356,25 @@ def _apply_batch(
     if done >= last:
         return 0
     events = batch[bisect_right(batch, done, key=lambda e: e[0]) :]
+    held = target.held
+    if held is not None and held.applied != done:
+        # Someone else wrote these tables since (another rebuild): memory no longer stands for them.
+        held = target.held = None
     if events:
-        rows = _load(db, target.projection, target.names, events)
+        rows = (
+            HeldRows(held.rows, held.stored)
+            if held is not None
+            else _load(db, target.projection, target.names, events)
+        )
         target.projection.fold(rows, events)
         _write(db, target.projection, target.names, rows)
+        if isinstance(rows, HeldRows):
+            rows.settle()
     checkpoints.insert_tracking(Tracking(target.checkpoint, last))
+    if held is not None:
+        held.applied = last
+        if held.count() > held.rows_max:
+            target.held = None
     return len(events)
 
 
@@ -356,17 +420,20 @@ def rebuild(
     recorder: ApplicationRecorder,
     projections: Sequence[Projection],
     *,
-    events_max: int = BATCH_EVENTS_MAX,
+    events_max: int = REBUILD_BATCH_EVENTS_MAX,
+    held_rows_max: int = HELD_ROWS_MAX,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Build `projections` from notification zero into fresh tables, then swap them in.
 
-    Returns the events applied by the build, counted as `catch_up` counts them.
+    Each projection's rows stay in memory from batch to batch while they number
+    at most `held_rows_max`, so a batch loads nothing. Returns the events
+    applied by the build, counted as `catch_up` counts them.
     """
     partition = partition_of(recorder)
     ensure_schema(db, projections, partition)
     checkpoints = Checkpoints(db, partition)
-    targets = [_rebuilding(p) for p in projections]
+    targets = [_rebuilding(p, held_rows_max) for p in projections]
     with db.transaction():
         for target in targets:
             checkpoints.delete(target.checkpoint)

@@ -138,6 +138,15 @@ def test_a_cancelled_rebuild_leaves_the_live_tables_and_a_retry_finishes(
     assert _tables(db) == live
 
 
+def test_a_rebuild_past_its_held_rows_goes_on_loading_them(
+    db: Database, demo_store: ApplicationRecorder
+) -> None:
+    catch_up(db, demo_store, select())
+    live = _tables(db)
+    rebuild(db, demo_store, select(), events_max=800, held_rows_max=50)
+    assert _tables(db) == live
+
+
 def test_status_reports_the_lag(db: Database, tmp_path: Path) -> None:
     recorder = open_factory(f"sqlite:///{tmp_path}/store.db").application_recorder()
     run_demo(recorder, SimulatorSettings(orders=30, customers=5, skus=10))
