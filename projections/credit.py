@@ -41,7 +41,7 @@ from engine.events import (
     OrderExpired,
     StreamEvent,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
 
 EXPOSURE: Final = "credit_exposure"
 QUEUE: Final = "credit_review_queue"
@@ -134,6 +134,7 @@ def _decision(event: StreamEvent, at: str) -> dict[str, Any]:
 
 class Credit(Projection):
     name: ClassVar[str] = "credit"
+    reads: ClassVar[tuple[type, ...] | None] = (CreditPayload, OrderCancelled, OrderExpired)
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             EXPOSURE,
@@ -200,7 +201,7 @@ class Credit(Projection):
         accounts: dict[str, tuple[CreditAccount, dict[str, Any]]] = {}
         for _, event in events:
             data = event.data
-            at = event.timestamp.isoformat()
+            at = stamp(event.timestamp)
             if isinstance(data, OrderCancelled | OrderExpired):
                 self._leave_queue(rows, data.order_id, _QUEUE_ENDINGS[type(data)], at)
                 continue

@@ -28,7 +28,7 @@ from engine.events import (
     OrderPlaced,
     OrderRejected,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
 
 ORDERS: Final = "customer_orders"
 
@@ -59,6 +59,7 @@ def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
 
 class Customers(Projection):
     name: ClassVar[str] = "customers"
+    reads: ClassVar[tuple[type, ...] | None] = _EVENTS
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             ORDERS,
@@ -90,7 +91,7 @@ class Customers(Projection):
             data = event.data
             if not isinstance(data, _EVENTS):
                 continue
-            at = event.timestamp.isoformat()
+            at = stamp(event.timestamp)
             if isinstance(data, OrderPlaced):
                 rows.insert(ORDERS, (data.order_id,), _placed(data, at))
                 continue

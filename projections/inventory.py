@@ -27,7 +27,7 @@ from engine.stock.events import (
     StockRestocked,
     StockShipped,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
 
 STOCK: Final = "stock_levels"
 MOVEMENTS: Final = "stock_movements"
@@ -52,6 +52,7 @@ def _slot(sku: str, location: str) -> dict[str, Any]:
 
 class Inventory(Projection):
     name: ClassVar[str] = "inventory"
+    reads: ClassVar[tuple[type, ...] | None] = (StockPayload,)
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             STOCK,
@@ -98,7 +99,7 @@ class Inventory(Projection):
                 continue
             key = (data.sku, data.location)
             row = rows.row(STOCK, key) or rows.insert(STOCK, key, _slot(*key))
-            row["updated_at"] = event.timestamp.isoformat()
+            row["updated_at"] = stamp(event.timestamp)
             if isinstance(data, _RESERVED_ONLY):
                 row["reserved"] = data.reserved
             elif isinstance(data, _ON_HAND_ONLY):

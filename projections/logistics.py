@@ -26,7 +26,7 @@ from engine.stock.events import (
     StockReserved,
     StockShipped,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
 
 PICK_LINES: Final = "pick_lines"
 SHIPMENTS: Final = "shipments"
@@ -70,6 +70,7 @@ def _shipped(data: LinesShipped, at: str) -> dict[str, Any]:
 
 class Logistics(Projection):
     name: ClassVar[str] = "logistics"
+    reads: ClassVar[tuple[type, ...] | None] = (*_LINE_EVENTS, *_SHIPMENT_EVENTS)
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             PICK_LINES,
@@ -116,7 +117,7 @@ class Logistics(Projection):
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
         for _, event in events:
             data = event.data
-            at = event.timestamp.isoformat()
+            at = stamp(event.timestamp)
             if isinstance(data, StockReserved):
                 rows.insert(PICK_LINES, (data.hold_id,), _reserved(data, at))
             elif isinstance(data, LinesShipped):

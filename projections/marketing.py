@@ -73,6 +73,7 @@ def _placed(data: OrderPlaced, day: int) -> dict[str, Any]:
 
 class Marketing(Projection):
     name: ClassVar[str] = "marketing"
+    reads: ClassVar[tuple[type, ...] | None] = (*_TRACKED, ClockAdvanced)
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             ORDERS,

@@ -34,7 +34,7 @@ from engine.events import (
     PaymentCaptured,
 )
 from engine.orders import OrderStatus
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
 
 LEDGER: Final = "order_ledger"
 REVENUE: Final = "daily_revenue"
@@ -82,6 +82,7 @@ def _day(day: str) -> dict[str, Any]:
 
 class Orders(Projection):
     name: ClassVar[str] = "orders"
+    reads: ClassVar[tuple[type, ...] | None] = (OrderPayload, CreditNoteIssued)
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             LEDGER,
@@ -127,21 +128,21 @@ class Orders(Projection):
             if isinstance(data, OrderPayload):
                 yield LEDGER, (data.order_id,)
                 if isinstance(data, _DAILY):
-                    yield REVENUE, (event.timestamp.date().isoformat(),)
+                    yield REVENUE, (stamp(event.timestamp)[:10],)
             elif isinstance(data, CreditNoteIssued):
-                yield REVENUE, (event.timestamp.date().isoformat(),)
+                yield REVENUE, (stamp(event.timestamp)[:10],)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
         for _, event in events:
             data = event.data
             if isinstance(data, CreditNoteIssued):
-                self._daily(rows, event.timestamp.date().isoformat())["credited_cents"] += (
+                self._daily(rows, stamp(event.timestamp)[:10])["credited_cents"] += (
                     data.amount_cents
                 )
                 continue
             if not isinstance(data, OrderPayload):
                 continue
-            at = event.timestamp.isoformat()
+            at = stamp(event.timestamp)
             if isinstance(data, OrderPlaced):
                 rows.insert(LEDGER, (data.order_id,), _placed(data, at))
                 self._daily(rows, at[:10])["orders_placed"] += 1

@@ -109,6 +109,7 @@ def _slot(sku: str, location: str) -> dict[str, Any]:
 
 class Planning(Projection):
     name: ClassVar[str] = "planning"
+    reads: ClassVar[tuple[type, ...] | None] = (*_SLOT_EVENTS, ClockAdvanced)
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             SLOTS,

@@ -17,11 +17,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Final
 
 from engine.events import StreamEvent
 
-__all__ = ["BIGINT", "TEXT", "HeldRows", "Key", "Positioned", "Projection", "Rows", "Table"]
+__all__ = [
+    "BIGINT",
+    "TEXT",
+    "HeldRows",
+    "Key",
+    "Positioned",
+    "Projection",
+    "Rows",
+    "Table",
+    "read_by",
+    "stamp",
+]
 
 TEXT: Final = "TEXT"
 BIGINT: Final = "BIGINT"
@@ -169,6 +181,9 @@ class Projection(ABC):
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+    # The event payload classes (with their subclasses) `keys` and `fold` look
+    # at; the runner hands the projection no other events. None: every event.
+    reads: ClassVar[tuple[type, ...] | None] = None
 
     @abstractmethod
     def keys(self, events: Sequence[Positioned]) -> Iterator[tuple[str, Key]]:
@@ -184,6 +199,32 @@ class Projection(ABC):
                 return table
         msg = f"projection {self.name} has no table {name!r}"
         raise KeyError(msg)
+
+
+_STAMPS_MAX: Final = 4_096
+_stamps: dict[datetime, str] = {}
+
+
+def stamp(timestamp: datetime) -> str:
+    """`timestamp.isoformat()`, remembered: slow, and a commit's events share one timestamp."""
+    text = _stamps.get(timestamp)
+    if text is None:
+        if len(_stamps) >= _STAMPS_MAX:
+            _stamps.clear()
+        text = _stamps[timestamp] = timestamp.isoformat()
+    return text
+
+
+def read_by(projection: Projection, events: Sequence[Positioned]) -> Sequence[Positioned]:
+    """The events of `events` that `projection` reads, in their order."""
+    reads = projection.reads
+    if reads is None:
+        return events
+    kinds = {type(event.data) for _, event in events}
+    read = {kind for kind in kinds if issubclass(kind, reads)}
+    if len(read) == len(kinds):
+        return events
+    return [positioned for positioned in events if type(positioned[1].data) in read]
 
 
 def group_keys(pairs: Iterable[tuple[str, Key]]) -> dict[str, set[Key]]:

@@ -52,6 +52,7 @@ from projections.projection import (
     Rows,
     Table,
     group_keys,
+    read_by,
 )
 
 __all__ = [
@@ -361,12 +362,13 @@ def _apply_batch(
         # Someone else wrote these tables since (another rebuild): memory no longer stands for them.
         held = target.held = None
     if events:
+        read = read_by(target.projection, events)
         rows = (
             HeldRows(held.rows, held.stored)
             if held is not None
-            else _load(db, target.projection, target.names, events)
+            else _load(db, target.projection, target.names, read)
         )
-        target.projection.fold(rows, events)
+        target.projection.fold(rows, read)
         _write(db, target.projection, target.names, rows)
         if isinstance(rows, HeldRows):
             rows.settle()

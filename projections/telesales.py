@@ -27,7 +27,7 @@ from engine.events import (
     OrderPlaced,
     OrderRejected,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
 
 CALL_LIST: Final = "call_list"
 
@@ -54,6 +54,7 @@ def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
 
 class Telesales(Projection):
     name: ClassVar[str] = "telesales"
+    reads: ClassVar[tuple[type, ...] | None] = _EVENTS
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             CALL_LIST,
@@ -84,7 +85,7 @@ class Telesales(Projection):
             if not isinstance(data, _EVENTS):
                 continue
             key = (data.order_id,)
-            at = event.timestamp.isoformat()
+            at = stamp(event.timestamp)
             if isinstance(data, OrderPlaced):
                 rows.insert(CALL_LIST, key, _placed(data, at))
             elif rows.peek(CALL_LIST, key) is None:

@@ -1,0 +1,37 @@
+"""The projection contract's helpers: the events a projection is handed, timestamps as text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.demo import run_demo
+from engine.simulator import SimulatorSettings
+from engine.stock.events import StockPayload
+from engine.store import open_factory
+from projections import select
+from projections.inventory import Inventory
+from projections.platform import Platform
+from projections.projection import read_by, stamp
+from projections.runner import read_batches
+
+
+def test_a_projection_is_handed_only_the_events_it_reads(tmp_path: Path) -> None:
+    recorder = open_factory(f"sqlite:///{tmp_path}/store.db").application_recorder()
+    run_demo(recorder, SimulatorSettings(orders=30, customers=5, skus=10))
+    _, events = next(read_batches(recorder, 0))
+
+    stock = read_by(Inventory(), events)
+    assert stock == [e for e in events if isinstance(e[1].data, StockPayload)]
+    assert 0 < len(stock) < len(events)
+    assert read_by(Platform(), events) is events
+    for projection in select():
+        read = read_by(projection, events)
+        assert read_by(projection, read) is read
+
+
+def test_stamp_is_isoformat() -> None:
+    at = datetime(2026, 3, 1, 12, 30, 5, 123, tzinfo=UTC)
+    assert stamp(at) == at.isoformat()
+    assert stamp(at.replace()) == at.isoformat()
+    assert stamp(at.replace(microsecond=0)) == "2026-03-01T12:30:05+00:00"
