@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import compress
 from typing import Any, ClassVar, Final
 
 from engine.events import StreamEvent
@@ -215,16 +216,18 @@ def stamp(timestamp: datetime) -> str:
     return text
 
 
-def read_by(projection: Projection, events: Sequence[Positioned]) -> Sequence[Positioned]:
-    """The events of `events` that `projection` reads, in their order."""
+def read_by(
+    projection: Projection, events: Sequence[Positioned], kinds: Sequence[type]
+) -> Sequence[Positioned]:
+    """The events of `events` that `projection` reads, in order; `kinds`: their payloads' types."""
     reads = projection.reads
     if reads is None:
         return events
-    kinds = {type(event.data) for _, event in events}
-    read = {kind for kind in kinds if issubclass(kind, reads)}
-    if len(read) == len(kinds):
+    present = set(kinds)
+    read = {kind for kind in present if issubclass(kind, reads)}
+    if len(read) == len(present):
         return events
-    return [positioned for positioned in events if type(positioned[1].data) in read]
+    return list(compress(events, map(read.__contains__, kinds)))
 
 
 def group_keys(pairs: Iterable[tuple[str, Key]]) -> dict[str, set[Key]]:

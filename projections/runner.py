@@ -25,9 +25,11 @@ so step 4 loads nothing: its tables are its own and hold nothing else.
 
 from __future__ import annotations
 
+import gc
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Final
@@ -350,19 +352,27 @@ def _rebuilding(projection: Projection, held_rows_max: int) -> _Target:
 
 
 def _apply_batch(
-    db: Database, checkpoints: Checkpoints, target: _Target, last: int, batch: list[Positioned]
+    db: Database,
+    checkpoints: Checkpoints,
+    target: _Target,
+    last: int,
+    batch: list[Positioned],
+    kinds: list[type] | None = None,
 ) -> int:
-    """Steps 3 to 5 of the module docstring; the events applied."""
+    """Steps 3 to 5 of the module docstring; the events applied. `kinds`: the payloads' types."""
+    if kinds is None:
+        kinds = [type(event.data) for _, event in batch]
     done = checkpoints.max_tracking_id(target.checkpoint) or 0
     if done >= last:
         return 0
-    events = batch[bisect_right(batch, done, key=lambda e: e[0]) :]
+    start = bisect_right(batch, done, key=lambda e: e[0])
+    events = batch[start:]
     held = target.held
     if held is not None and held.applied != done:
         # Someone else wrote these tables since (another rebuild): memory no longer stands for them.
         held = target.held = None
     if events:
-        read = read_by(target.projection, events)
+        read = read_by(target.projection, events, kinds[start:])
         rows = (
             HeldRows(held.rows, held.stored)
             if held is not None
@@ -392,9 +402,10 @@ def _run(
         after = min(checkpoints.max_tracking_id(t.checkpoint) or 0 for t in targets)
     applied = 0
     for last, batch in read_batches(recorder, after, events_max):
+        kinds = [type(event.data) for _, event in batch]
         with db.transaction():
             for target in targets:
-                applied += _apply_batch(db, checkpoints, target, last, batch)
+                applied += _apply_batch(db, checkpoints, target, last, batch, kinds)
         if progress is not None:
             progress(last)
     return applied
@@ -443,12 +454,27 @@ def rebuild(
                 db.execute(f"DROP TABLE IF EXISTS {target.names[table.name]}")
                 # No secondary indexes while loading: they are built once, at the swap.
                 db.execute(table.create(target.names[table.name]))
-    applied = _run(db, recorder, targets, events_max, progress)
+    with _no_cyclic_gc():
+        applied = _run(db, recorder, targets, events_max, progress)
     with db.transaction():
         for target in targets:
             _swap(db, checkpoints, target)
     catch_up(db, recorder, projections, events_max=events_max)
     return applied
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic collector paused: a rebuild holds up to millions of rows, which
+    it would walk again and again to find no garbage (rows are dicts of
+    scalars, without cycles); whatever cycles do appear are collected after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _swap(db: Database, checkpoints: Checkpoints, target: _Target) -> None:
