@@ -86,6 +86,26 @@ class Database:
             with self._pg.transaction():
                 yield self
 
+    @contextmanager
+    def unsynced(self) -> Iterator[Database]:
+        """Commits that do not wait for the disk, for work that is simply redone if lost.
+
+        PostgreSQL returns from a commit before its WAL is flushed
+        (`synchronous_commit=off`): on a crash the last commits may be lost,
+        never half applied. SQLite already commits so (WAL with
+        `synchronous=NORMAL` syncs only at checkpoints); `OFF` would skip
+        those syncs too and could corrupt the file, the live tables with it,
+        on power loss, so SQLite is left as it is.
+        """
+        if self._pg is None:
+            yield self
+            return
+        self._pg.execute("SET synchronous_commit = off")
+        try:
+            yield self
+        finally:
+            self._pg.execute("RESET synchronous_commit")
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         if self._sqlite is not None:
             return self._sqlite.execute(statement, params).fetchall()

@@ -454,7 +454,10 @@ def rebuild(
                 db.execute(f"DROP TABLE IF EXISTS {target.names[table.name]}")
                 # No secondary indexes while loading: they are built once, at the swap.
                 db.execute(table.create(target.names[table.name]))
-    with _no_cyclic_gc():
+    # The build may commit without waiting for the disk: its tables are not
+    # served, and a build lost to a crash is redone by the retry, which drops
+    # the leftovers. The swap below is a durable commit as any other.
+    with _no_cyclic_gc(), db.unsynced():
         applied = _run(db, recorder, targets, events_max, progress)
     with db.transaction():
         for target in targets:
