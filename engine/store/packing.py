@@ -58,7 +58,8 @@ _topic: Final = attrgetter("topic")
 _state: Final = attrgetter("state")
 _originator_id: Final = attrgetter("originator_id")
 _originator_version: Final = attrgetter("originator_version")
-_encoder: Final = msgspec.msgpack.Encoder()
+# A UUID originator id is written as its 16 bytes, as `originator` reads it back.
+_encoder: Final = msgspec.msgpack.Encoder(uuid_format="bytes")
 _header_decoder: Final = msgspec.msgpack.Decoder(Header)
 # An array-like struct ignores trailing items, so this stops after the topics.
 _topics_decoder: Final = msgspec.msgpack.Decoder(Topics)
@@ -75,13 +76,10 @@ def pack(stored_events: Sequence[StoredEvent]) -> bytes:
     topics = list(map(_topic, stored_events))
     names = {name: i for i, name in enumerate(dict.fromkeys(topics))}
     states = list(map(_state, stored_events))
-    ids = list(map(_originator_id, stored_events))
-    if set(map(type, ids)) != {str}:
-        ids = [i.bytes if isinstance(i, UUID) else i for i in ids]
     header = Header(
         names=list(names),
         of=list(map(names.__getitem__, topics)),
-        ids=ids,
+        ids=list(map(_originator_id, stored_events)),
         versions=list(map(_originator_version, stored_events)),
         lengths=list(map(len, states)),
     )
