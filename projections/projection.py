@@ -15,7 +15,7 @@ column values, in the table's order.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress
@@ -203,17 +203,21 @@ class Projection(ABC):
 
 
 _STAMPS_MAX: Final = 4_096
-_stamps: dict[datetime, str] = {}
 
 
-def stamp(timestamp: datetime) -> str:
-    """`timestamp.isoformat()`, remembered: slow, and a commit's events share one timestamp."""
-    text = _stamps.get(timestamp)
-    if text is None:
-        if len(_stamps) >= _STAMPS_MAX:
-            _stamps.clear()
-        text = _stamps[timestamp] = timestamp.isoformat()
-    return text
+class _Stamps(dict[datetime, str]):
+    """`timestamp.isoformat()` by timestamp, up to `_STAMPS_MAX` of them."""
+
+    def __missing__(self, timestamp: datetime) -> str:
+        if len(self) >= _STAMPS_MAX:
+            self.clear()
+        text = self[timestamp] = timestamp.isoformat()
+        return text
+
+
+# `timestamp.isoformat()`, remembered: slow, and a commit's events share one
+# timestamp. A dict's own lookup, so a remembered text costs no Python call.
+stamp: Final[Callable[[datetime], str]] = _Stamps().__getitem__
 
 
 def read_by(
