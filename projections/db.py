@@ -123,6 +123,28 @@ class Database:
         with self._pg.cursor() as cursor:
             cursor.executemany(self._sql(statement), rows)
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Put `rows` (values in `columns`' order) into `table`, which holds none of their keys.
+
+        PostgreSQL loads them with COPY, several times faster than an INSERT a row.
+        """
+        if not rows:
+            return
+        if self._sqlite is not None:
+            self._sqlite.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                rows,
+            )
+            return
+        assert self._pg is not None
+        with (
+            self._pg.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
     def table_exists(self, name: str) -> bool:
         if self._sqlite is not None:
             query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"

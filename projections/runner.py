@@ -282,29 +282,33 @@ def _values(columns: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]
 
 
 def _write(db: Database, projection: Projection, names: Mapping[str, str], rows: Rows) -> None:
+    # Rows held whole in memory (a rebuild's) are in fresh tables nobody else
+    # writes, so a key never stored is surely absent: it is inserted, not upserted.
+    held = isinstance(rows, HeldRows)
     for table in projection.tables:
         physical = names[table.name]
         columns = table.column_names
         values = _values(columns)
         loaded = rows.loaded.get(table.name, {})
-        upserts, deletes = [], []
+        existed = rows.existed[table.name]
+        upserts, inserts, deletes = [], [], []
         for key in rows.written.get(table.name, ()):
             row = loaded[key]
-            if row is not None:
+            if row is None:
+                if key in existed:
+                    deletes.append(key)
+            elif held and key not in existed:
+                inserts.append(values(row))
+            else:
                 upserts.append(values(row))
-            elif key in rows.existed[table.name]:
-                deletes.append(key)
         if deletes:
             where = " AND ".join(f"{c} = ?" for c in table.key)
             db.executemany(f"DELETE FROM {physical} WHERE {where}", deletes)
         db.executemany(_upsert(table, physical), upserts)
+        db.insert(physical, columns, inserts)
         appended = rows.appended.get(table.name)
         if appended:
-            insert = (
-                f"INSERT INTO {physical} ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' * len(columns))})"
-            )
-            db.executemany(insert, [values(row) for row in appended])
+            db.insert(physical, columns, [values(row) for row in appended])
 
 
 @dataclass
