@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Final
 from uuid import UUID
 
@@ -56,7 +57,7 @@ from engine.commands import (
     SetCreditLimit,
     ShipLines,
     SkuQuantity,
-    command_uuid,
+    command_uuids,
 )
 from engine.credit import CreditAccount, CreditPolicy
 from engine.events import (
@@ -121,6 +122,7 @@ SECONDS_PER_DAY: Final = 86_400
 _TOPIC: Final = {cls: topic for topic, types in TOPIC_TYPES.items() for cls in types}
 _HOLD_ENDS: Final = (HoldReleased, HoldExpired, StockShipped)
 _STOCK_TYPES: Final = frozenset(TOPIC_TYPES["stock"])
+_command_id: Final = attrgetter("command_id")
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,7 @@ class Engine:
             )
             raise ValueError(msg)
         self._pairs = []
-        cids = [command_uuid(command.command_id) for command in commands]
+        cids = command_uuids(list(map(_command_id, commands)))
         # command id (a UUID's int) -> (index of the command that decided it, its span of events)
         decided: dict[int, tuple[int, int, int]] = {}
         unsettled = self._unsettled

@@ -7,8 +7,8 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.commands import command_uuid
-from engine.ids import name_uuid, random_uuids
+from engine.commands import command_uuid, command_uuids
+from engine.ids import name_uuid, name_uuids, random_uuids
 
 
 @given(namespace=st.uuids(), name=st.text())
@@ -19,6 +19,19 @@ def test_name_uuid_is_uuid5(namespace: uuid.UUID, name: str) -> None:
     assert str(made) == str(expected)
     assert hash(made) == hash(expected)
     assert made.version == 5
+
+
+@given(namespace=st.uuids(), names=st.lists(st.text(), max_size=50))
+def test_name_uuids_are_uuid5_in_order(namespace: uuid.UUID, names: list[str]) -> None:
+    made = name_uuids(namespace.bytes, names)
+    assert made == [uuid.uuid5(namespace, name) for name in names]
+    assert [str(u) for u in made] == [str(uuid.uuid5(namespace, name)) for name in names]
+    assert [hash(u) for u in made] == [hash(uuid.uuid5(namespace, name)) for name in names]
+
+
+def test_command_ids_in_bulk_name_what_one_at_a_time_does() -> None:
+    ids = ["web-81723", "", "web-81723", "é" * 300]
+    assert command_uuids(ids) == [command_uuid(i) for i in ids]
 
 
 def test_a_command_id_names_the_same_uuid_as_uuid5() -> None:
