@@ -48,6 +48,10 @@ _DAILY: Final = (OrderPlaced, OrderConfirmed, OrderRejected, OrderCancelled, Ord
 
 
 def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
+    units = total_cents = 0
+    for line in data.lines:
+        units += line.quantity
+        total_cents += line.quantity * line.unit_price_cents
     return {
         "order_id": data.order_id,
         "customer_id": data.customer_id,
@@ -57,12 +61,12 @@ def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
         "status": OrderStatus.PLACED.value,
         "reason": None,
         "lines": len(data.lines),
-        "units_ordered": sum(line.quantity for line in data.lines),
+        "units_ordered": units,
         "units_shipped": 0,
         "units_returned": 0,
         "shipments": 0,
         "deliveries": 0,
-        "total_cents": sum(line.quantity * line.unit_price_cents for line in data.lines),
+        "total_cents": total_cents,
         "paid_cents": 0,
         "placed_at": at,
         "updated_at": at,

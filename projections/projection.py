@@ -133,7 +133,7 @@ class HeldRows(Rows):
     Every row of the tables is in `loaded`, so a key that is not there is a
     row that does not exist: nothing is loaded, and `keys` is not asked.
     `existed` is the keys the database holds, brought up to date by `settle`
-    once the batch is written; `loaded` is shared with the caller.
+    as the batch is written; `loaded` is shared with the caller.
     """
 
     __slots__ = ()
@@ -158,17 +158,33 @@ class HeldRows(Rows):
             self.written[table].add(key)
         return row
 
-    def settle(self) -> None:
-        """After the batch is written: the deleted rows leave memory, the written join `existed`."""
-        for table, keys in self.written.items():
-            held, stored = self.loaded[table], self.existed[table]
-            for key in keys:
-                if held[key] is None:
-                    del held[key]
+    def settle(
+        self, table: str, values: Callable[[dict[str, Any]], Sequence[Any]]
+    ) -> tuple[list[Sequence[Any]], list[Sequence[Any]], list[Key]]:
+        """`table`'s rows written this batch, as (updates, inserts, deletes) of their `values`.
+
+        Memory and `existed` are brought up to date as the rows are sorted (the
+        deleted leave, the inserted join), so the caller writes them in the
+        batch's transaction or, should that fail, drops this `HeldRows` whole.
+        """
+        held, stored, written = self.loaded[table], self.existed[table], self.written[table]
+        updates: list[Sequence[Any]] = []
+        inserts: list[Sequence[Any]] = []
+        deletes: list[Key] = []
+        for key in written:
+            row = held[key]
+            if row is None:
+                del held[key]
+                if key in stored:
                     stored.discard(key)
-                else:
-                    stored.add(key)
-            keys.clear()
+                    deletes.append(key)
+            elif key in stored:
+                updates.append(values(row))
+            else:
+                stored.add(key)
+                inserts.append(values(row))
+        written.clear()
+        return updates, inserts, deletes
 
 
 class Projection(ABC):

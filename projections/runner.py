@@ -281,26 +281,34 @@ def _values(columns: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]
     return itemgetter(*columns)
 
 
+def _changes(
+    rows: Rows, table: str, values: Callable[[dict[str, Any]], Sequence[Any]]
+) -> tuple[list[Sequence[Any]], list[Sequence[Any]], list[Key]]:
+    """(upserts, inserts, deletes) of `table`'s rows written this batch.
+
+    Rows held whole in memory (a rebuild's) are in fresh tables nobody else
+    writes, so a key never stored is surely absent: it is inserted, not upserted.
+    """
+    if isinstance(rows, HeldRows):
+        return rows.settle(table, values)
+    loaded, existed = rows.loaded.get(table, {}), rows.existed[table]
+    upserts: list[Sequence[Any]] = []
+    deletes: list[Key] = []
+    for key in rows.written.get(table, ()):
+        row = loaded[key]
+        if row is not None:
+            upserts.append(values(row))
+        elif key in existed:
+            deletes.append(key)
+    return upserts, [], deletes
+
+
 def _write(db: Database, projection: Projection, names: Mapping[str, str], rows: Rows) -> None:
-    # Rows held whole in memory (a rebuild's) are in fresh tables nobody else
-    # writes, so a key never stored is surely absent: it is inserted, not upserted.
-    held = isinstance(rows, HeldRows)
     for table in projection.tables:
         physical = names[table.name]
         columns = table.column_names
         values = _values(columns)
-        loaded = rows.loaded.get(table.name, {})
-        existed = rows.existed[table.name]
-        upserts, inserts, deletes = [], [], []
-        for key in rows.written.get(table.name, ()):
-            row = loaded[key]
-            if row is None:
-                if key in existed:
-                    deletes.append(key)
-            elif held and key not in existed:
-                inserts.append(values(row))
-            else:
-                upserts.append(values(row))
+        upserts, inserts, deletes = _changes(rows, table.name, values)
         if deletes:
             where = " AND ".join(f"{c} = ?" for c in table.key)
             db.executemany(f"DELETE FROM {physical} WHERE {where}", deletes)
@@ -384,8 +392,6 @@ def _apply_batch(
         )
         target.projection.fold(rows, read)
         _write(db, target.projection, target.names, rows)
-        if isinstance(rows, HeldRows):
-            rows.settle()
     checkpoints.insert_tracking(Tracking(target.checkpoint, last))
     if held is not None:
         held.applied = last

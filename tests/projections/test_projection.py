@@ -1,8 +1,10 @@
-"""The projection contract's helpers: the events a projection is handed, timestamps as text."""
+"""The projection contract's helpers: the events a projection is handed, timestamps as text,
+held rows sorted into what a batch writes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 
 from engine.demo import run_demo
@@ -12,7 +14,7 @@ from engine.store import open_factory
 from projections import select
 from projections.inventory import Inventory
 from projections.platform import Platform
-from projections.projection import read_by, stamp
+from projections.projection import HeldRows, read_by, stamp
 from projections.runner import read_batches
 
 
@@ -36,3 +38,21 @@ def test_stamp_is_isoformat() -> None:
     assert stamp(at) == at.isoformat()
     assert stamp(at.replace()) == at.isoformat()
     assert stamp(at.replace(microsecond=0)) == "2026-03-01T12:30:05+00:00"
+
+
+def test_held_rows_settle_into_updates_inserts_and_deletes() -> None:
+    held = {"t": {("a",): {"k": "a", "n": 1}, ("b",): {"k": "b", "n": 2}}}
+    stored = {"t": {("a",), ("b",)}}
+    rows = HeldRows(held, stored)
+    rows.row("t", ("a",))["n"] = 10  # type: ignore[index]
+    rows.delete("t", ("b",))
+    rows.insert("t", ("c",), {"k": "c", "n": 3})
+    rows.insert("t", ("d",), {"k": "d", "n": 4})
+    rows.delete("t", ("d",))  # inserted and deleted in one batch: never written
+
+    updates, inserts, deletes = rows.settle("t", itemgetter("k", "n"))
+
+    assert (updates, inserts, deletes) == ([("a", 10)], [("c", 3)], [("b",)])
+    assert held["t"] == {("a",): {"k": "a", "n": 10}, ("c",): {"k": "c", "n": 3}}
+    assert stored["t"] == {("a",), ("c",)}
+    assert rows.settle("t", itemgetter("k", "n")) == ([], [], [])
