@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress
@@ -237,13 +238,21 @@ stamp: Final[Callable[[datetime], str]] = _Stamps().__getitem__
 
 
 def read_by(
-    projection: Projection, events: Sequence[Positioned], kinds: Sequence[type]
+    projection: Projection,
+    events: Sequence[Positioned],
+    kinds: Sequence[type],
+    present: AbstractSet[type] | None = None,
 ) -> Sequence[Positioned]:
-    """The events of `events` that `projection` reads, in order; `kinds`: their payloads' types."""
+    """The events of `events` that `projection` reads, in order; `kinds`: their payloads' types.
+
+    `present`: `set(kinds)` or a superset of it, when the caller has it already
+    (one batch is handed to every projection).
+    """
     reads = projection.reads
     if reads is None:
         return events
-    present = set(kinds)
+    if present is None:
+        present = set(kinds)
     read = {kind for kind in present if issubclass(kind, reads)}
     if len(read) == len(present):
         return events

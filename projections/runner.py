@@ -29,6 +29,7 @@ import gc
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -370,8 +371,12 @@ def _apply_batch(
     last: int,
     batch: list[Positioned],
     kinds: list[type] | None = None,
+    present: AbstractSet[type] | None = None,
 ) -> int:
-    """Steps 3 to 5 of the module docstring; the events applied. `kinds`: the payloads' types."""
+    """Steps 3 to 5 of the module docstring; the events applied.
+
+    `kinds`: the payloads' types; `present`: the set of them.
+    """
     if kinds is None:
         kinds = [type(event.data) for _, event in batch]
     done = checkpoints.max_tracking_id(target.checkpoint) or 0
@@ -384,7 +389,7 @@ def _apply_batch(
         # Someone else wrote these tables since (another rebuild): memory no longer stands for them.
         held = target.held = None
     if events:
-        read = read_by(target.projection, events, kinds[start:])
+        read = read_by(target.projection, events, kinds[start:] if start else kinds, present)
         rows = (
             HeldRows(held.rows, held.stored)
             if held is not None
@@ -413,9 +418,10 @@ def _run(
     applied = 0
     for last, batch in read_batches(recorder, after, events_max):
         kinds = [type(event.data) for _, event in batch]
+        present = set(kinds)
         with db.transaction():
             for target in targets:
-                applied += _apply_batch(db, checkpoints, target, last, batch, kinds)
+                applied += _apply_batch(db, checkpoints, target, last, batch, kinds, present)
         if progress is not None:
             progress(last)
     return applied
