@@ -260,7 +260,9 @@ ORPHAN = """
 import os, sys
 from pathlib import Path
 from engine.kafka import Broker
-broker = Broker(Path(sys.argv[1]), port=int(sys.argv[2]), die_with_parent=True)
+broker = Broker(
+    Path(sys.argv[1]), port=int(sys.argv[2]), controller_port=int(sys.argv[3]), die_with_parent=True
+)
 broker.start()
 print(broker.pid, flush=True)
 os._exit(0)  # dies without stopping its broker, as a killed test run would
@@ -268,9 +270,10 @@ os._exit(0)  # dies without stopping its broker, as a killed test run would
 
 
 def test_a_test_broker_stops_when_its_parent_dies(tmp_path: Path) -> None:
-    port, _ = free_ports(2)
+    # Both ports free: the controller's default (port + 1) may be anyone's.
+    port, controller_port = free_ports(2)
     parent = subprocess.run(
-        [sys.executable, "-c", ORPHAN, str(tmp_path / "kafka"), str(port)],
+        [sys.executable, "-c", ORPHAN, str(tmp_path / "kafka"), str(port), str(controller_port)],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_S,
