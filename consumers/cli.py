@@ -10,7 +10,6 @@ from typing import Annotated, Final
 
 import msgspec
 import typer
-from eventsourcing.persistence import ApplicationRecorder
 from rich.console import Console
 from rich.table import Table
 
@@ -26,9 +25,9 @@ from consumers.credit_review import (
 from consumers.logistics import Shipping
 from consumers.projection_runner import POLL_S, run_projections
 from consumers.sink import CommandSink, SinkError, open_sink
-from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
-from projections.cli import DbOption, JsonOption, StoreOption
-from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
+from engine.store import DEFAULT_STORE_URL
+from projections.cli import DbOption, JsonOption, StoreOption, opened
+from projections.db import DEFAULT_DB_URL, Database
 from projections.planning import LEAD_TIME_DAYS, PlanningSettings
 
 __all__ = ["consume_app", "dlq_app"]
@@ -63,24 +62,6 @@ TokenOption = Annotated[
 
 
 @contextmanager
-def _opened(store: str, db_url: str) -> Iterator[tuple[ApplicationRecorder, Database]]:
-    try:
-        factory = open_factory(store)
-    except StoreURLError as error:
-        raise typer.BadParameter(str(error), param_hint="--store") from None
-    try:
-        db = Database(db_url)
-    except DatabaseURLError as error:
-        factory.close()
-        raise typer.BadParameter(str(error), param_hint="--db") from None
-    try:
-        yield factory.application_recorder(), db
-    finally:
-        db.close()
-        factory.close()
-
-
-@contextmanager
 def _sink(store: str, intake: str | None, token: str | None) -> Iterator[CommandSink]:
     try:
         sink = open_sink(store, intake, token)
@@ -107,7 +88,7 @@ def _stop_on_sigterm() -> Iterator[threading.Event]:
 def _run(
     consumer: Consumer, store: str, db: str, intake: str | None, token: str | None, once: bool
 ) -> None:
-    with _opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
+    with opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
         runner = Runner(consumer, database, recorder, sink, out=typer.echo)
         try:
             if once:
@@ -126,7 +107,7 @@ def projections_command(
     store: StoreOption = DEFAULT_STORE_URL, db: DbOption = DEFAULT_DB_URL, once: OnceOption = False
 ) -> None:
     """Every read model, caught up (and with no --once, kept up) with the store."""
-    with _opened(store, db) as (recorder, database):
+    with opened(store, db) as (recorder, database):
         if once:
             applied = run_projections(database, recorder, stop=None)
             typer.echo(f"projections: caught up, {applied:,} events applied", err=True)
@@ -180,7 +161,7 @@ def alerts_command(
 ) -> None:
     """Low-stock alerts per SKU x location with reorder suggestions, into stock_alerts."""
     consumer = LowStock(PlanningSettings(lead_time_days))
-    with _opened(store, db) as (recorder, database):
+    with opened(store, db) as (recorder, database):
         runner = Runner(consumer, database, recorder, None, out=typer.echo)
         if once:
             runner.catch_up()
@@ -234,7 +215,7 @@ def replay_command(
     """
     if (letter_id is None) == (not replay_all):
         raise typer.BadParameter("give a dead letter's ID or --all, not both", param_hint="ID")
-    with _opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
+    with opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
         dlq.ensure_table(database)
         letters = dlq.listing(database, consumer=consumer, letter_id=letter_id)
         if letter_id is not None and not letters:

@@ -46,7 +46,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 
 
 @contextmanager
-def _opened(store: str, db_url: str) -> Iterator[tuple[ApplicationRecorder, Database]]:
+def opened(store: str, db_url: str) -> Iterator[tuple[ApplicationRecorder, Database]]:
+    """The event store and the read-model database a command names, closed after;
+    a bad URL is the option's error, not a traceback."""
     try:
         factory = open_factory(store)
     except StoreURLError as error:
@@ -84,7 +86,7 @@ def rebuild_command(
     Safe to cancel: the live tables are untouched until the swap; run it again.
     """
     projections = select(_names(name))
-    with _opened(store, db) as (recorder, database):
+    with opened(store, db) as (recorder, database):
         began = time.perf_counter()
         applied = rebuild(database, recorder, projections)
         seconds = time.perf_counter() - began
@@ -116,7 +118,7 @@ def run_command(
 ) -> None:
     """Catch every read model up with the store (and, with --follow, keep it up)."""
     projections = select()
-    with _opened(store, db) as (recorder, database):
+    with opened(store, db) as (recorder, database):
         applied = catch_up(database, recorder, projections)
         console.print(f"caught up: {applied:,} events applied")
         if follow_:
@@ -135,7 +137,7 @@ def status_command(
     as_json: JsonOption = False,
 ) -> None:
     """Each read model's checkpoint and lag behind the store."""
-    with _opened(store, db) as (recorder, database):
+    with opened(store, db) as (recorder, database):
         rows = status(database, recorder, select())
     if as_json:
         typer.echo(msgspec.json.encode(rows).decode())
