@@ -17,16 +17,9 @@ from functools import partial
 from hashlib import sha1
 from operator import methodcaller
 from typing import Final
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import msgspec
-
-# Clears the version and variant fields of a UUID's integer.
-_VERSION_4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
-# Read once: an enum member read through its class costs a descriptor call.
-_UNKNOWN: Final = SafeUUID.unknown
-_new = object.__new__
-_set = object.__setattr__
 
 # `random_uuids`' MessagePack: an array32 header, then per id bin8 of length 16.
 _uuids_decoder: Final = msgspec.msgpack.Decoder(list[UUID])
@@ -49,23 +42,9 @@ _sha1: Final = partial(sha1, usedforsecurity=False)
 _digest: Final = methodcaller("digest")
 
 
-# A name-based (version 5) UUID keeps the same two fields fixed, to 5 and RFC 4122.
-_VERSION_5_SET: Final = (0x5000 << 64) | (0x8000 << 48)
-
-
 def name_uuid(namespace: bytes, name: str) -> UUID:
-    """`uuid.uuid5(UUID(bytes=namespace), name)`, built without its checking constructor."""
-    digest = sha1(namespace + name.encode(), usedforsecurity=False).digest()
-    return _uuid(int.from_bytes(digest[:16]) & _VERSION_4_CLEAR | _VERSION_5_SET)
-
-
-def _uuid(value: int) -> UUID:
-    uid = _new(UUID)
-    # UUID is immutable through __setattr__; this is how its own
-    # constructor sets the same two slots.
-    _set(uid, "int", value)
-    _set(uid, "is_safe", _UNKNOWN)
-    return uid
+    """`uuid.uuid5(UUID(bytes=namespace), name)`, built as `name_uuids` builds a batch."""
+    return name_uuids(namespace, (name,))[0]
 
 
 def name_uuids(namespace: bytes, names: Sequence[str]) -> list[UUID]:
