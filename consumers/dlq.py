@@ -16,7 +16,7 @@ from typing import Final
 
 import msgspec
 
-from projections.db import Database
+from projections.db import Database, where
 
 __all__ = [
     "DEAD_LETTERS",
@@ -95,17 +95,9 @@ def listing(
     db: Database, *, consumer: str | None = None, letter_id: int | None = None
 ) -> list[DeadLetter]:
     """Dead letters, oldest first (at most `LIST_MAX`), of every consumer or one, or one by id."""
-    conditions: list[str] = []
-    params: list[object] = []
-    if consumer is not None:
-        conditions.append("consumer = ?")
-        params.append(consumer)
-    if letter_id is not None:
-        conditions.append("id = ?")
-        params.append(letter_id)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    clause, params = where(("consumer = ?", consumer), ("id = ?", letter_id))
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM {DEAD_LETTERS}{where} ORDER BY id LIMIT {LIST_MAX}", params
+        f"SELECT {_COLUMNS} FROM {DEAD_LETTERS}{clause} ORDER BY id LIMIT {LIST_MAX}", params
     )
     return [
         DeadLetter(

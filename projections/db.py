@@ -165,6 +165,23 @@ class Database:
         self.close()
 
 
+def where(*conditions: str | tuple[str, object]) -> tuple[str, tuple[object, ...]]:
+    """A WHERE clause (with its leading space) and its parameters.
+
+    Each condition is SQL without a parameter, or `(SQL with one ?, value)`,
+    left out when the value is None (a filter not asked for); "" when none remain.
+    """
+    clauses: list[str] = []
+    params: list[object] = []
+    for condition in conditions:
+        if isinstance(condition, str):
+            clauses.append(condition)
+        elif condition[1] is not None:
+            clauses.append(condition[0])
+            params.append(condition[1])
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), tuple(params)
+
+
 def _sqlite_path(url: str) -> Path:
     parts = urlsplit(url)
     if parts.netloc or not parts.path.lstrip("/"):

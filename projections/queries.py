@@ -13,7 +13,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from projections.clock import DAY_S
-from projections.db import Database
+from projections.db import Database, where
 from projections.planning import (
     VELOCITY_WINDOWS_DAYS,
     PlanningSettings,
@@ -132,9 +132,9 @@ def _fields(cls: type[msgspec.Struct]) -> str:
 
 
 def _rows(
-    db: Database, cls: type[S], table: str, where: str, params: tuple[Any, ...], order_by: str
+    db: Database, cls: type[S], table: str, clause: str, params: tuple[Any, ...], order_by: str
 ) -> list[S]:
-    sql = f"SELECT {_fields(cls)} FROM {table}{where} ORDER BY {order_by}"
+    sql = f"SELECT {_fields(cls)} FROM {table}{clause} ORDER BY {order_by}"
     names = cls.__struct_fields__
     return [cls(**dict(zip(names, row, strict=True))) for row in db.execute(sql, params)]
 
@@ -155,16 +155,9 @@ def stock(
     offset: int = 0,
 ) -> list[StockLevel]:
     """Stock levels of every slot, or of one SKU, or at one location."""
-    conditions, params = [], []
-    if sku is not None:
-        conditions.append("sku = ?")
-        params.append(sku)
-    if location is not None:
-        conditions.append("location = ?")
-        params.append(location)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    clause, params = where(("sku = ?", sku), ("location = ?", location))
     page, paging = _page(limit, offset)
-    return _rows(db, StockLevel, "stock_levels", where, (*params, *paging), "sku, location" + page)
+    return _rows(db, StockLevel, "stock_levels", clause, (*params, *paging), "sku, location" + page)
 
 
 def low_stock(
@@ -177,14 +170,9 @@ def low_stock(
 ) -> list[StockLevel]:
     """The slots whose available quantity is under `below`, in SKU order, of every
     location or one; `below` 0 gives the slots under their safety stock."""
-    conditions = ["available < ?"]
-    params: list[Any] = [below]
-    if location is not None:
-        conditions.append("location = ?")
-        params.append(location)
-    where = f" WHERE {' AND '.join(conditions)}"
+    clause, params = where(("available < ?", below), ("location = ?", location))
     page, paging = _page(limit, offset)
-    return _rows(db, StockLevel, "stock_levels", where, (*params, *paging), "sku, location" + page)
+    return _rows(db, StockLevel, "stock_levels", clause, (*params, *paging), "sku, location" + page)
 
 
 def movements(
@@ -215,25 +203,18 @@ def orders(
     limit: int = LIMIT_DEFAULT,
     offset: int = 0,
 ) -> list[OrderRow]:
-    conditions, params = [], []
-    if status is not None:
-        conditions.append("status = ?")
-        params.append(status)
-    if customer_id is not None:
-        conditions.append("customer_id = ?")
-        params.append(customer_id)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    clause, params = where(("status = ?", status), ("customer_id = ?", customer_id))
     page, paging = _page(limit, offset)
-    return _rows(db, OrderRow, "order_ledger", where, (*params, *paging), "order_id" + page)
+    return _rows(db, OrderRow, "order_ledger", clause, (*params, *paging), "order_id" + page)
 
 
 def daily_revenue(
     db: Database, *, since: str | None = None, limit: int = LIMIT_DEFAULT, offset: int = 0
 ) -> list[DailyRevenue]:
     """One row per UTC day (`YYYY-MM-DD`), oldest first, from `since` on."""
-    where, params = (" WHERE day >= ?", (since,)) if since is not None else ("", ())
+    clause, params = where(("day >= ?", since))
     page, paging = _page(limit, offset)
-    return _rows(db, DailyRevenue, "daily_revenue", where, (*params, *paging), "day" + page)
+    return _rows(db, DailyRevenue, "daily_revenue", clause, (*params, *paging), "day" + page)
 
 
 # ---------------------------------------------------------------- credit analysis
@@ -296,10 +277,10 @@ def review_queue(
     db: Database, *, status: str | None = "open", limit: int = LIMIT_DEFAULT, offset: int = 0
 ) -> list[ReviewItem]:
     """Orders held for credit review, longest waiting first; every one ever held for None."""
-    where, params = (" WHERE status = ?", (status,)) if status is not None else ("", ())
+    clause, params = where(("status = ?", status))
     page, paging = _page(limit, offset)
     return _rows(
-        db, ReviewItem, "credit_review_queue", where, (*params, *paging), "since, order_id" + page
+        db, ReviewItem, "credit_review_queue", clause, (*params, *paging), "since, order_id" + page
     )
 
 
@@ -307,15 +288,13 @@ def credit_decisions(
     db: Database, *, customer_id: str | None = None, limit: int = LIMIT_DEFAULT, offset: int = 0
 ) -> list[CreditDecision]:
     """Credit decisions, oldest first, of every customer or of one."""
-    where, params = (
-        (" WHERE customer_id = ?", (customer_id,)) if customer_id is not None else ("", ())
-    )
+    clause, params = where(("customer_id = ?", customer_id))
     page, paging = _page(limit, offset)
     return _rows(
         db,
         CreditDecision,
         "credit_decisions",
-        where,
+        clause,
         (*params, *paging),
         "at, order_id, decision" + page,
     )
@@ -408,17 +387,10 @@ def shipments(
     offset: int = 0,
 ) -> list[Shipment]:
     """Shipments, oldest first, of every location or one, of every order or one."""
-    conditions, params = [], []
-    if location is not None:
-        conditions.append("location = ?")
-        params.append(location)
-    if order_id is not None:
-        conditions.append("order_id = ?")
-        params.append(order_id)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    clause, params = where(("location = ?", location), ("order_id = ?", order_id))
     page, paging = _page(limit, offset)
     order_by = "shipped_at, order_id, shipment_id" + page
-    return _rows(db, Shipment, "shipments", where, (*params, *paging), order_by)
+    return _rows(db, Shipment, "shipments", clause, (*params, *paging), order_by)
 
 
 # ---------------------------------------------------------------- telesales
@@ -447,16 +419,11 @@ def call_list(
     offset: int = 0,
 ) -> list[Call]:
     """Orders to call about, longest waiting first; of one reason or customer if given."""
-    conditions, params = ["reason IS NOT NULL"], []
-    if reason is not None:
-        conditions.append("reason = ?")
-        params.append(reason)
-    if customer_id is not None:
-        conditions.append("customer_id = ?")
-        params.append(customer_id)
-    where = f" WHERE {' AND '.join(conditions)}"
+    clause, params = where(
+        "reason IS NOT NULL", ("reason = ?", reason), ("customer_id = ?", customer_id)
+    )
     page, paging = _page(limit, offset)
-    return _rows(db, Call, "call_list", where, (*params, *paging), "since, order_id" + page)
+    return _rows(db, Call, "call_list", clause, (*params, *paging), "since, order_id" + page)
 
 
 # ---------------------------------------------------------------- customers
@@ -597,10 +564,10 @@ def planning(
     `on_order` is the units already ordered per SKU: no event records them.
     """
     page, paging = _page(limit, offset)
-    where, params = (" WHERE sku = ?", (sku,)) if sku is not None else ("", ())
+    clause, params = where(("sku = ?", sku))
     positions = db.execute(
         "SELECT sku, SUM(on_hand), SUM(reserved), SUM(safety_stock) FROM planning_slots"
-        f"{where} GROUP BY sku ORDER BY sku{page}",
+        f"{clause} GROUP BY sku ORDER BY sku{page}",
         (*params, *paging),
     )
     if not positions:
@@ -721,14 +688,14 @@ def marketing(
     groups = [
         name for name in ("day", *MARKETING_GROUPS) if name in by or (per_day and name == "day")
     ]
-    where, params = (" WHERE day >= ?", (since_day,)) if since_day is not None else ("", ())
+    clause, params = where(("day >= ?", since_day))
     page, paging = _page(limit, offset)
     grouped = f" GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}" if groups else ""
     sums = "COUNT(*), SUM(confirmed), SUM(revenue_cents), SUM(cancelled), "
     sums += "SUM(expired) + SUM(rejected), SUM(shipped), SUM(returned)"
     found = db.execute(
         f"SELECT {''.join(g + ', ' for g in groups)}{sums} FROM marketing_orders"
-        f"{where}{grouped}{page}",
+        f"{clause}{grouped}{page}",
         (*params, *paging),
     )
     result = []
@@ -797,11 +764,11 @@ def throughput(
     if width is None:
         msg = f"throughput per {per!r}: choose one of {list(THROUGHPUT_PERIODS)}"
         raise ValueError(msg)
-    where, params = (" WHERE hour >= ?", (since,)) if since is not None else ("", ())
+    clause, params = where(("hour >= ?", since))
     page, paging = _page(limit, offset)
     period = f"SUBSTR(hour, 1, {width})"
     found = db.execute(
-        f"SELECT {period}, topic, SUM(events) FROM platform_throughput{where} "
+        f"SELECT {period}, topic, SUM(events) FROM platform_throughput{clause} "
         f"GROUP BY {period}, topic ORDER BY {period}, topic{page}",
         (*params, *paging),
     )
@@ -817,20 +784,13 @@ def rejections(
     offset: int = 0,
 ) -> list[Rejection]:
     """Rejections by day, event type, command and reason, oldest first."""
-    conditions, params = [], []
-    if since_day is not None:
-        conditions.append("day >= ?")
-        params.append(since_day)
-    if event is not None:
-        conditions.append("event = ?")
-        params.append(event)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    clause, params = where(("day >= ?", since_day), ("event = ?", event))
     page, paging = _page(limit, offset)
     return _rows(
         db,
         Rejection,
         "platform_rejections",
-        where,
+        clause,
         (*params, *paging),
         "day, event, command, reason" + page,
     )
