@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Final
@@ -25,6 +23,7 @@ from consumers.credit_review import (
 from consumers.logistics import Shipping
 from consumers.projection_runner import POLL_S, run_projections
 from consumers.sink import CommandSink, SinkError, open_sink
+from engine.stopping import stop_on_signals
 from engine.store import DEFAULT_STORE_URL
 from projections.cli import DbOption, JsonOption, StoreOption, opened
 from projections.db import DEFAULT_DB_URL, Database
@@ -73,18 +72,6 @@ def _sink(store: str, intake: str | None, token: str | None) -> Iterator[Command
         sink.close()
 
 
-@contextmanager
-def _stop_on_sigterm() -> Iterator[threading.Event]:
-    """SIGTERM and Ctrl-C end the loop after the batch in hand."""
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
 def _run(
     consumer: Consumer, store: str, db: str, intake: str | None, token: str | None, once: bool
 ) -> None:
@@ -95,7 +82,7 @@ def _run(
                 read = runner.catch_up()
                 typer.echo(f"{consumer.name}: caught up, {read:,} notifications read", err=True)
                 return
-            with _stop_on_sigterm() as stop:
+            with stop_on_signals() as stop:
                 runner.follow(poll_s=POLL_S, stop=stop)
         except SinkError as error:
             typer.echo(f"stockledger consume {consumer.name}: {error}", err=True)
@@ -112,7 +99,7 @@ def projections_command(
             applied = run_projections(database, recorder, stop=None)
             typer.echo(f"projections: caught up, {applied:,} events applied", err=True)
             return
-        with _stop_on_sigterm() as stop:
+        with stop_on_signals() as stop:
             run_projections(database, recorder, stop=stop)
 
 
@@ -166,7 +153,7 @@ def alerts_command(
         if once:
             runner.catch_up()
             return
-        with _stop_on_sigterm() as stop:
+        with stop_on_signals() as stop:
             runner.follow(poll_s=POLL_S, stop=stop)
 
 

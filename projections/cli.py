@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +14,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from rich.console import Console
 from rich.table import Table
 
+from engine.stopping import stop_on_signals
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory
 from projections import PROJECTIONS, select
 from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
@@ -122,12 +121,8 @@ def run_command(
         applied = catch_up(database, recorder, projections)
         console.print(f"caught up: {applied:,} events applied")
         if follow_:
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            try:
+            with stop_on_signals() as stop:
                 follow(database, recorder, projections, poll_s=FOLLOW_POLL_S, stop=stop)
-            except KeyboardInterrupt:
-                stop.set()
 
 
 @project_app.command("status")

@@ -23,12 +23,11 @@ what the store says was committed is the state the service goes on from.
 from __future__ import annotations
 
 import json
-import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Final
 
 import msgspec
@@ -39,6 +38,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from engine.commands import AnyCommand, json_decoder
 from engine.engine import Engine, EngineBrokenError
+from engine.stopping import stop_on_signals
 from engine.store import open_factory
 from engine.store.kafka import Consumed, KafkaFactory, KafkaSettings
 
@@ -103,7 +103,7 @@ class Service:
         self.store_url = store_url
         self.batch_commands_max = batch_commands_max
         self.group = group
-        self.stopping = False
+        self.stop = threading.Event()
 
     def run(
         self, *, drain: bool = False, on_batch: Callable[[BatchDone], None] | None = None
@@ -111,8 +111,9 @@ class Service:
         """Take commands until stopped (SIGTERM, SIGINT) or, with `drain`, until
         every command published before the start is taken."""
         attempts = 0
-        with _stop_on_signals(self):
-            while not self.stopping:
+        with stop_on_signals() as stop:
+            self.stop = stop
+            while not self.stop.is_set():
                 try:
                     if self._serve(drain, on_batch):
                         return
@@ -142,7 +143,7 @@ class Service:
                 _producer(settings) as dead_letters,
             ):
                 ends = _end_offsets(consumer, settings) if drain else None
-                while not self.stopping:
+                while not self.stop.is_set():
                     done = self._batch(engine, consumer, dead_letters, settings)
                     if done is not None and on_batch is not None:
                         on_batch(done)
@@ -278,18 +279,3 @@ def _reached(consumer: KafkaConsumer, ends: dict[Any, int]) -> bool:
     return all(
         end == 0 or (tp in assigned and consumer.position(tp) >= end) for tp, end in ends.items()
     )
-
-
-@contextmanager
-def _stop_on_signals(service: Service) -> Iterator[None]:
-    """SIGTERM and SIGINT finish the batch in hand, then stop."""
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        service.stopping = True
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
