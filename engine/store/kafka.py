@@ -121,8 +121,8 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from engine.store.heads import check_versions, stream_key
 from engine.store.packing import Commit, PackedEvent, merge, originator, pack, packed_key
-from engine.store.sqlite import _check_versions, _stream_key
 
 ENGINE_TOPICS: Final = ("orders", "stock", "credit")
 OTHER_EVENTS_TOPIC: Final = "events"
@@ -480,7 +480,7 @@ class _Group(NamedTuple):
         # Stops at the first event of another stream: most groups have many.
         first = self.events[0].originator_id
         single = all(map(eq, repeat(first), map(_originator_id, self.events)))
-        key = _stream_key(first).encode() if single else None
+        key = stream_key(first).encode() if single else None
         return _Part(self.topic, self.positions, key, pack(self.events))
 
 
@@ -589,7 +589,7 @@ class _EventLog(_Log):
                 store.tracking.ready_to_write()
                 store.tracking.check(tracking)
             with self.state_lock:
-                changed = _check_versions(self.heads, stored_events)
+                changed = check_versions(self.heads, stored_events)
                 first = self.next_id
             count = len(stored_events)
             sent: list[tuple[_Part, _Out]] = []
@@ -786,7 +786,7 @@ class _EventLog(_Log):
         self.catch_up()
         with self._index_lock:
             self._catch_up_streams()
-            locations = list(self._streams.get(_stream_key(originator_id), ()))
+            locations = list(self._streams.get(stream_key(originator_id), ()))
         return _select(self, locations, originator_id, gt, lte, desc, limit)
 
 
@@ -906,7 +906,7 @@ class _SnapshotLog(_Log):
         settings = self.store.settings
         outs = []
         for e in stored_events:
-            key = _stream_key(e.originator_id)
+            key = stream_key(e.originator_id)
             value = pack([e])
             _check_record(value, self.topics[0])
             headers = _headers(
@@ -922,7 +922,7 @@ class _SnapshotLog(_Log):
             store.start_writer()
             self.ready_to_write()
             with self.state_lock:
-                changed = _check_versions(self.heads, stored_events)
+                changed = check_versions(self.heads, stored_events)
             offsets = store.transact(outs, None)
             with self.state_lock:
                 self.heads.update(changed)
@@ -942,7 +942,7 @@ class _SnapshotLog(_Log):
     ) -> list[StoredEvent]:
         self.catch_up()
         with self.state_lock:
-            locations = list(self._streams.get(_stream_key(originator_id), ()))
+            locations = list(self._streams.get(stream_key(originator_id), ()))
         return _select(self, locations, originator_id, gt, lte, desc, limit)
 
 

@@ -51,6 +51,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
+from engine.store.heads import check_versions, stream_key
 from engine.store.packing import Commit, PackedEvent, originator, pack
 
 EVENTS_PER_COMMIT_MAX: Final = 100_000
@@ -59,10 +60,6 @@ LOCK_TIMEOUT_S_DEFAULT: Final = 30.0
 SUBSCRIPTION_POLL_S: Final = 0.05
 PAGE_COMMITS: Final = 256
 CLOSE_WAIT_S: Final = 5.0
-
-
-def _stream_key(originator_id: UUID | str) -> str:
-    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
 
 class SQLiteDatastore:
@@ -235,7 +232,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
         with self.datastore.write_lock:
             with self.datastore.writing() as conn:
                 heads = self._fold_in(conn)
-                changed = _check_versions(heads, stored_events)
+                changed = check_versions(heads, stored_events)
                 if tracking is not None:
                     _insert_tracking(conn, tracking)
                 first = self._heads_position + 1
@@ -336,7 +333,7 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
     ) -> Sequence[StoredEvent]:
         self.catch_up_index()
         statement = f"SELECT position FROM {self.index} WHERE stream = ?"
-        params: list[Any] = [_stream_key(originator_id)]
+        params: list[Any] = [stream_key(originator_id)]
         if gt is not None:
             statement += " AND version > ?"
             params.append(gt)
@@ -372,23 +369,6 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
     def _notify_listeners(self) -> None:
         for listener in list(self._listeners):
             listener.set()
-
-
-def _check_versions(heads: dict[str, int], stored_events: Sequence[StoredEvent]) -> dict[str, int]:
-    """The new heads of the streams this commit writes, or IntegrityError."""
-    changed: dict[str, int] = {}
-    for e in stored_events:
-        key = _stream_key(e.originator_id)
-        head = changed.get(key, heads.get(key))
-        if head is not None and e.originator_version <= head:
-            msg = (
-                f"stream {key!r} is at version {head}; version "
-                f"{e.originator_version} clashes (someone else wrote it first: "
-                "reload the stream and retry)"
-            )
-            raise IntegrityError(msg)
-        changed[key] = e.originator_version
-    return changed
 
 
 def _insert_tracking(conn: sqlite3.Connection, tracking: Tracking) -> None:
