@@ -13,11 +13,17 @@ the read-model database. It never writes events. One batch, in order:
 4. send the batch's commands to the sink; if it fails, stop here: nothing is
    checkpointed and the batch is handled and sent again (the commands' ids
    make the engine answer a resend as a retry);
-5. in one transaction: the consumer's rows, the dead letters, the checkpoint.
+5. in one transaction: move the checkpoint from where step 1 found it to the
+   batch's last notification, then the consumer's rows and the dead letters.
+   If the checkpoint is no longer where step 1 found it, another runner of
+   the same consumer handled these events meanwhile (a group member that was
+   presumed dead and whose partition went to another): the batch is dropped,
+   nothing of it is written, and the next batch starts from the new checkpoint.
 
 So a restart resumes after the last batch done, and a batch done twice
-decides nothing twice. `Runner.replay` runs a dead letter's event through
-steps 2 to 5 again.
+decides nothing twice: its commands are retries by their ids, and its rows
+are written at most once, because the checkpoint moves by compare-and-set.
+`Runner.replay` runs a dead letter's event through steps 2 to 5 again.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from eventsourcing.persistence import ApplicationRecorder, Tracking
+from eventsourcing.persistence import ApplicationRecorder
 
 from consumers import dlq
 from consumers.sink import CommandSink, validated
@@ -37,7 +43,13 @@ from engine.commands import AnyCommand
 from engine.events import TOPICS, StreamEvent
 from projections.db import Database
 from projections.projection import Projection
-from projections.runner import Checkpoints, catch_up, ensure_schema, partition_of
+from projections.runner import (
+    CHECKPOINTS_TABLE,
+    Checkpoints,
+    catch_up,
+    ensure_schema,
+    partition_of,
+)
 
 __all__ = ["BATCH_NOTIFICATIONS_MAX", "Consumer", "Effects", "Runner"]
 
@@ -120,9 +132,16 @@ class Runner:
 
     def catch_up(self) -> int:
         """Handle every event the store holds past the checkpoint; the notifications read."""
+        return self.run_while(lambda: True)
+
+    def run_while(self, keep_going: Callable[[], bool]) -> int:
+        """Batches until the store has nothing new or `keep_going()`, asked after each, is
+        false; the notifications read."""
         read = 0
         while done := self.batch():
             read += done
+            if not keep_going():
+                break
         return read
 
     def follow(self, *, poll_s: float, stop: threading.Event) -> None:
@@ -152,10 +171,19 @@ class Runner:
         self._send(effects.commands)
         last = page[-1].id
         with self.db.transaction():
-            self._write(effects)
-            for notification_id, error, raw in letters:
-                dlq.add(self.db, self.consumer.name, self.partition, notification_id, error, raw)
-            self.checkpoints.insert_tracking(Tracking(self.checkpoint_name, last))
+            claimed = self._advance(after, last)
+            if claimed:
+                self._write(effects)
+                for notification_id, error, raw in letters:
+                    dlq.add(
+                        self.db, self.consumer.name, self.partition, notification_id, error, raw
+                    )
+        if not claimed:
+            self.out(
+                f"{self.consumer.name}: partition {self.partition}: another runner moved the "
+                f"checkpoint past {after}; batch {after + 1}-{last} dropped"
+            )
+            return len(page)
         for line in effects.lines:
             self.out(line)
         for notification_id, error, _ in letters:
@@ -179,6 +207,31 @@ class Runner:
         for line in effects.lines:
             self.out(line)
         return error
+
+    def _advance(self, after: int, last: int) -> bool:
+        """Move the checkpoint from `after` to `last` if it is still at `after`.
+
+        A compare-and-set, not the forward-only move of `Checkpoints.insert_tracking`:
+        two runners that both read from `after` must not both write their rows,
+        even when the later one reached further. On PostgreSQL the losing
+        statement waits for the winner's commit and then matches no row (or
+        conflicts); SQLite takes the write lock when the transaction begins.
+        """
+        if after == 0:
+            statement = (
+                f"INSERT INTO {CHECKPOINTS_TABLE} (projection, partition, notification_id) "
+                "VALUES (?, ?, ?) ON CONFLICT (projection, partition) DO NOTHING "
+                "RETURNING notification_id"
+            )
+            params: tuple[Any, ...] = (self.checkpoint_name, self.partition, last)
+        else:
+            statement = (
+                f"UPDATE {CHECKPOINTS_TABLE} SET notification_id = ? "
+                "WHERE projection = ? AND partition = ? AND notification_id = ? "
+                "RETURNING notification_id"
+            )
+            params = (last, self.checkpoint_name, self.partition, after)
+        return bool(self.db.execute(statement, params))
 
     def _prepare(self) -> None:
         if self.consumer.reads:
