@@ -15,7 +15,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from engine.codec import to_stored_events
+from engine.codec import to_stored_columns
 from engine.events import SCHEMA_VERSIONS, Envelope, Event, order_stream_id
 from engine.ids import random_uuids
 from engine.stock.events import StockPayload, StockRejected, stream_id
@@ -113,4 +113,4 @@ def commit(
     `options` go to the store's `insert_events` (the Kafka store takes
     `consumed`: input offsets to commit in the same transaction).
     """
-    return recorder.insert_events(to_stored_events(envelopes), **options) or []
+    return recorder.insert_events(to_stored_columns(envelopes), **options) or []

@@ -11,6 +11,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from engine.store.columns import Columns
+
 
 def stream_key(originator_id: UUID | str) -> str:
     """The text a stream is known by: a UUID's hex, as eventsourcing writes it."""
@@ -19,16 +21,16 @@ def stream_key(originator_id: UUID | str) -> str:
 
 def check_versions(heads: dict[str, int], stored_events: Sequence[StoredEvent]) -> dict[str, int]:
     """The new heads of the streams this commit writes, or IntegrityError."""
+    columns = Columns.of(stored_events)
     changed: dict[str, int] = {}
-    for e in stored_events:
-        key = stream_key(e.originator_id)
+    for key, version in zip(map(stream_key, columns.ids), columns.versions, strict=True):
         head = changed.get(key, heads.get(key))
-        if head is not None and e.originator_version <= head:
+        if head is not None and version <= head:
             msg = (
                 f"stream {key!r} is at version {head}; version "
-                f"{e.originator_version} clashes (someone else wrote it first: "
+                f"{version} clashes (someone else wrote it first: "
                 "reload the stream and retry)"
             )
             raise IntegrityError(msg)
-        changed[key] = e.originator_version
+        changed[key] = version
     return changed

@@ -91,7 +91,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import compress, islice, repeat
-from operator import attrgetter, eq
+from operator import eq
 from typing import Any, ClassVar, Final, NamedTuple
 from uuid import UUID
 
@@ -121,6 +121,7 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from engine.store.columns import Columns, check_limits
 from engine.store.heads import check_versions, stream_key
 from engine.store.packing import Commit, PackedEvent, merge, originator, pack, packed_key
 
@@ -263,27 +264,6 @@ def _commit_meta(headers: Sequence[tuple[str, bytes]]) -> bytes:
         if key == COMMIT_HEADER:
             return value
     return b""
-
-
-_topic: Final = attrgetter("topic")
-_state: Final = attrgetter("state")
-_originator_id: Final = attrgetter("originator_id")
-
-
-def _check_limits(stored_events: Sequence[StoredEvent]) -> None:
-    if len(stored_events) > EVENTS_PER_COMMIT_MAX:
-        msg = (
-            f"a commit holds at most {EVENTS_PER_COMMIT_MAX} events "
-            f"(EVENTS_PER_COMMIT_MAX), got {len(stored_events)}: split it"
-        )
-        raise DataError(msg)
-    size = sum(map(len, map(_state, stored_events)))
-    if size > COMMIT_BYTES_MAX:
-        msg = (
-            f"a commit holds at most {COMMIT_BYTES_MAX} bytes of event state "
-            f"(COMMIT_BYTES_MAX), got {size}: split it"
-        )
-        raise DataError(msg)
 
 
 def _check_record(value: bytes, topic: str) -> None:
@@ -474,13 +454,13 @@ class _Group(NamedTuple):
 
     topic: int
     positions: list[int] | None
-    events: Sequence[StoredEvent]
+    events: Columns
 
     def pack(self) -> _Part:
         # Stops at the first event of another stream: most groups have many.
-        first = self.events[0].originator_id
-        single = all(map(eq, repeat(first), map(_originator_id, self.events)))
-        key = stream_key(first).encode() if single else None
+        ids = self.events.ids
+        single = all(map(eq, repeat(ids[0]), ids))
+        key = stream_key(ids[0]).encode() if single else None
         return _Part(self.topic, self.positions, key, pack(self.events))
 
 
@@ -537,10 +517,10 @@ class _EventLog(_Log):
             return ENGINE_TOPICS.index(head)
         return len(ENGINE_TOPICS)
 
-    def _split(self, stored_events: Sequence[StoredEvent]) -> list[_Group]:
+    def _split(self, columns: Columns) -> list[_Group]:
         """The commit's events by topic (the hot path: no Python loop per event)."""
         routes = self._routes
-        topics = list(map(_topic, stored_events))
+        topics = columns.topics
         for topic in set(topics).difference(routes):
             routes[topic] = self._route(topic)
         # One byte an event: a topic's selector is a translation of it, so
@@ -548,16 +528,12 @@ class _EventLog(_Log):
         of = bytes(map(routes.__getitem__, topics))
         kinds = sorted(set(of))
         if len(kinds) == 1:
-            return [_Group(kinds[0], None, stored_events)]
+            return [_Group(kinds[0], None, columns)]
         everything = range(len(of))
         groups = []
         for kind in kinds:
             chosen = of.translate(_SELECTORS[kind])
-            groups.append(
-                _Group(
-                    kind, list(compress(everything, chosen)), list(compress(stored_events, chosen))
-                )
-            )
+            groups.append(_Group(kind, list(compress(everything, chosen)), columns.select(chosen)))
         return groups
 
     def commit(
@@ -577,10 +553,11 @@ class _EventLog(_Log):
            offsets; commit it.
         6. Only then move the heads, the next id and the tracking positions on.
         """
-        _check_limits(stored_events)
-        if not stored_events and tracking is None and consumed is None:
+        columns = Columns.of(stored_events)
+        check_limits(columns, EVENTS_PER_COMMIT_MAX, COMMIT_BYTES_MAX)
+        if not columns and tracking is None and consumed is None:
             return []
-        groups = self._split(stored_events) if stored_events else []
+        groups = self._split(columns) if columns else []
         store = self.store
         with store.writer_lock:
             store.start_writer()
@@ -589,9 +566,9 @@ class _EventLog(_Log):
                 store.tracking.ready_to_write()
                 store.tracking.check(tracking)
             with self.state_lock:
-                changed = check_versions(self.heads, stored_events)
+                changed = check_versions(self.heads, columns)
                 first = self.next_id
-            count = len(stored_events)
+            count = len(columns)
             sent: list[tuple[_Part, _Out]] = []
 
             def outs() -> Iterator[_Out]:
@@ -610,7 +587,7 @@ class _EventLog(_Log):
             if tracking is not None:
                 store.tracking.apply(tracking.application_name, tracking.notification_id)
         self.notify()
-        return list(range(first, first + len(stored_events)))
+        return list(range(first, first + count))
 
     def _record(self, part: _Part, first: int, count: int, records: int) -> _Out:
         name = self.names[part.topic]
@@ -900,7 +877,7 @@ class _SnapshotLog(_Log):
                 self._streams.setdefault(key, []).append(record.offset)
 
     def commit(self, stored_events: Sequence[StoredEvent]) -> None:
-        _check_limits(stored_events)
+        check_limits(Columns.of(stored_events), EVENTS_PER_COMMIT_MAX, COMMIT_BYTES_MAX)
         if not stored_events:
             return
         settings = self.store.settings

@@ -51,6 +51,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
+from engine.store.columns import Columns, check_limits
 from engine.store.heads import check_versions, stream_key
 from engine.store.packing import Commit, PackedEvent, originator, pack
 
@@ -223,44 +224,29 @@ class SQLiteAggregateRecorder(SQLiteRecorder, AggregateRecorder):
         5. Record the tracking position, if any (it must move forward).
         6. Append one commit row and COMMIT; only then move the head map on.
         """
-        self._check_limits(stored_events)
-        if not stored_events and tracking is None:
+        columns = Columns.of(stored_events)
+        check_limits(columns, EVENTS_PER_COMMIT_MAX, COMMIT_BYTES_MAX)
+        if not columns and tracking is None:
             return []
-        body = pack(stored_events) if stored_events else b""
+        body = pack(columns) if columns else b""
         # The lock outlives the transaction so that the head map moves on
         # before any other thread can fold in this very commit.
         with self.datastore.write_lock:
             with self.datastore.writing() as conn:
                 heads = self._fold_in(conn)
-                changed = check_versions(heads, stored_events)
+                changed = check_versions(heads, columns)
                 if tracking is not None:
                     _insert_tracking(conn, tracking)
                 first = self._heads_position + 1
-                if stored_events:
+                if columns:
                     conn.execute(
                         f"INSERT INTO {self.commits} VALUES (?, ?, ?)",
-                        (first, len(stored_events), body),
+                        (first, len(columns), body),
                     )
             heads.update(changed)
-            self._heads_position += len(stored_events)
+            self._heads_position += len(columns)
         self._notify_listeners()
-        return list(range(first, first + len(stored_events)))
-
-    @staticmethod
-    def _check_limits(stored_events: Sequence[StoredEvent]) -> None:
-        if len(stored_events) > EVENTS_PER_COMMIT_MAX:
-            msg = (
-                f"a commit holds at most {EVENTS_PER_COMMIT_MAX} events "
-                f"(EVENTS_PER_COMMIT_MAX), got {len(stored_events)}: split it"
-            )
-            raise DataError(msg)
-        size = sum(len(e.state) for e in stored_events)
-        if size > COMMIT_BYTES_MAX:
-            msg = (
-                f"a commit holds at most {COMMIT_BYTES_MAX} bytes of event state "
-                f"(COMMIT_BYTES_MAX), got {size}: split it"
-            )
-            raise DataError(msg)
+        return list(range(first, first + len(columns)))
 
     def _fold_in(self, conn: sqlite3.Connection) -> dict[str, int]:
         if self._heads is None:

@@ -135,8 +135,12 @@ def test_stored_event_round_trip(payload: Event) -> None:
 
 def test_a_batch_of_stored_events_is_each_envelopes_stored_event_in_order() -> None:
     envelopes = [envelope_of(payload, version) for version, payload in enumerate(EXAMPLES, 1)]
-    assert codec.to_stored_events(envelopes) == [codec.to_stored(e) for e in envelopes]
-    assert codec.to_stored_events([]) == []
+    columns = codec.to_stored_columns(envelopes)
+    assert list(columns) == [codec.to_stored(e) for e in envelopes]
+    assert columns.ids == [e.stream_id for e in envelopes]
+    assert columns.versions == list(range(1, len(EXAMPLES) + 1))
+    assert columns.states == [codec.encode(e) for e in envelopes]
+    assert len(codec.to_stored_columns([])) == 0
 
 
 def test_from_stored_refuses_a_record_holding_another_events_state() -> None:
