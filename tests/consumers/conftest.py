@@ -14,19 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from eventsourcing.persistence import ApplicationRecorder
 
 from consumers.consumer import Consumer, Runner
 from consumers.sink import HttpSink
 from engine.codec import UndecodableEventError, decode_for_replay
+from engine.commands import AnyCommand
+from engine.engine import Engine, EngineSettings
 from engine.events import StreamEvent
+from engine.kafka import Broker
 from engine.store import open_factory
 from projections.db import Database, connect
 from tests.engine.http.server import TOKEN, running_server
 
 Json = dict[str, Any]
 NOTIFICATIONS_MAX = 100_000
+_commands = msgspec.json.Decoder(list[AnyCommand])
 SHIP_TO = {"name": "A", "street": "1 Road", "city": "Town", "postal_code": "1", "country": "DE"}
 
 
@@ -120,3 +125,43 @@ def place(order_id: str, customer: str, sku: str, quantity: int, unit_cents: int
 
 def kinds(answer: Json) -> list[str]:
     return [event["data"]["type"] for event in answer["events"]]
+
+
+STORE_PARTITIONS = 2
+
+
+@dataclass
+class KafkaStore:
+    """A two-partition Kafka store, each partition written by its own engine.
+
+    `url` names no partition, as a group member's does; `at(p)` is the writer's.
+    """
+
+    url: str
+    prefix: str
+
+    def at(self, partition: int) -> str:
+        return f"{self.url}&partition={partition}"
+
+    def submit(self, partition: int, commands: list[Json]) -> None:
+        """The commands, two a commit, by the engine of `partition`."""
+        factory = open_factory(self.at(partition))
+        try:
+            engine = Engine.open(factory.application_recorder(), EngineSettings(freeze_gc=False))
+            for start in range(0, len(commands), 2):
+                engine.submit(_commands.decode(msgspec.json.encode(commands[start : start + 2])))
+        finally:
+            factory.close()
+
+    def notifications(self, partition: int) -> int:
+        factory = open_factory(self.at(partition))
+        try:
+            return factory.application_recorder().max_notification_id() or 0
+        finally:
+            factory.close()
+
+
+@pytest.fixture
+def kafka_store(kafka_broker: Broker, kafka_prefix: str) -> KafkaStore:
+    url = f"kafka://{kafka_broker.bootstrap}?prefix={kafka_prefix}&partitions={STORE_PARTITIONS}"
+    return KafkaStore(url, kafka_prefix)

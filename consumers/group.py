@@ -1,0 +1,367 @@
+"""Consumer groups on the Kafka store: the processes of one consumer share its partitions.
+
+A Kafka store has one writer per partition, and that writer numbers the
+notifications of its partition across the `orders`, `stock` and `credit`
+topics together: notification 7 of partition 1 may be in `stock`, 8 in
+`orders`. So the unit of work is a store partition, a partition number, never
+one topic's partition: whoever handles partition 1 must read partition 1 of
+all three topics, in notification order, and keeps one checkpoint for it.
+
+Membership. Each process joins the Kafka consumer group `<prefix>stockledger-
+consume-<consumer name>` (or the one it is given) subscribed to one topic
+only, `<prefix>orders`, and takes each partition p the group assigns it there
+as store partition p. Every topic of a store is created with the same number
+of partitions, so partition p of `orders` stands for partition p of them all;
+any of Kafka's own assignors then keeps a partition number's topics together,
+which a subscription to all three would not (they could give `orders`-1 to
+one process and `stock`-1 to another). A custom assignor grouping the three
+topics by partition number would do the same with more code and no gain. The
+sticky assignor (eager protocol) is used: every member gives up all its
+partitions before any member is assigned any, so no partition is ever handled
+by two live members at once, and a member mostly gets its own partitions
+back, so it keeps its readers open across a rebalance.
+
+The membership topic's records are never read: its partitions are paused
+once assigned, and each assigned partition's events are read through the
+store (`engine.store.kafka`, opened at that partition).
+
+Checkpoints. Where a partition's work resumes is the checkpoint in the read
+model's SQL database, moved in the same transaction as the consumer's rows
+(`consumers.consumer`). The group commits no offsets to Kafka: they would be
+a second record of progress, committed apart from the rows and so able to
+disagree with them. A partition newly assigned resumes from its SQL
+checkpoint, wherever it was handled before.
+
+The loop, in order:
+
+1. poll the group: heartbeats are sent by kafka-python's own IO thread, and
+   rebalances happen inside this poll, so the rebalance listener only ever
+   runs between batches;
+2. open a worker (a reader of the store at that partition and the consumer
+   over it) for each partition newly assigned, and close the workers of the
+   partitions given up: so a revoked partition's last batch has committed,
+   or never began, when it is given up;
+3. give each owned partition a turn of at most `TURN_S`: batches until it
+   has nothing new, or its turn is over, or the group took it away (the
+   group is polled after each batch);
+4. when no partition had anything new, poll the group for `poll_s`.
+
+A member that stalls longer than the session timeout is presumed dead and
+its partitions go to the others while it may still be in a batch. That
+batch's commands may be sent twice (the engine answers the second as a
+retry, by command id), but its rows are not written twice: the checkpoint
+moves by compare-and-set, so the batch that loses drops its rows.
+
+The embedded store and a Kafka URL that names `partition=N` have no group:
+one process reads that one partition.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+from kafka.errors import KafkaError
+
+from engine.kafka.service import kafka_settings
+from engine.store import kafka_environment, open_factory
+from engine.store.kafka import ENGINE_TOPICS, KafkaSettings
+
+__all__ = [
+    "GROUP_PREFIX",
+    "GroupError",
+    "GroupRunner",
+    "GroupSettings",
+    "Worker",
+    "default_group",
+    "is_grouped",
+]
+
+GROUP_PREFIX: Final = "stockledger-consume-"
+# The topic whose partitions stand for the store's partitions (see above).
+MEMBERSHIP_TOPIC: Final = ENGINE_TOPICS[0]
+# Kafka brokers refuse sessions under `group.min.session.timeout.ms`, 6 s by default.
+SESSION_TIMEOUT_MS: Final = 10_000
+HEARTBEAT_INTERVAL_MS: Final = 1_000
+# A member that does not poll for this long leaves the group; batches are
+# bounded, so only a read-model catch-up from far behind comes near it.
+MAX_POLL_INTERVAL_MS: Final = 300_000
+# A partition's turn: past it the other partitions get theirs.
+TURN_S: Final = 1.0
+# How long `once` waits to join and be assigned partitions before it gives up.
+JOIN_TIMEOUT_S: Final = 60.0
+# How often a member looks for a membership topic that is not there yet.
+TOPIC_WAIT_S: Final = 1.0
+GROUP_CHARS_MAX: Final = 249
+
+
+class GroupError(RuntimeError):
+    """The group could not be joined or kept."""
+
+
+class Worker(Protocol):
+    """A consumer's work over one partition of the store (`consumers.consumer.Runner`)."""
+
+    def run_while(self, keep_going: Callable[[], bool]) -> int:
+        """Batches until nothing is new or `keep_going()`, asked after each, is
+        false; 0 if nothing was new, else how much was done, in the worker's unit."""
+        ...
+
+
+def is_grouped(store_url: str) -> bool:
+    """Whether consumers of this store join a group: a Kafka store whose URL names no partition."""
+    if not store_url.startswith("kafka:"):
+        return False
+    return "KAFKA_PARTITION" not in kafka_environment(store_url)
+
+
+def default_group(prefix: str, consumer_name: str) -> str:
+    """The group of a consumer on a store: one per topic prefix and consumer."""
+    return f"{prefix}{GROUP_PREFIX}{consumer_name}"
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """The group to join and its timing (`session_timeout_ms` within the broker's bounds)."""
+
+    group: str
+    session_timeout_ms: int = SESSION_TIMEOUT_MS
+    heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
+    max_poll_interval_ms: int = MAX_POLL_INTERVAL_MS
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.group) <= GROUP_CHARS_MAX:
+            msg = f"a group id has 1 to {GROUP_CHARS_MAX} characters, got {len(self.group)}"
+            raise ValueError(msg)
+        if not 0 < self.heartbeat_interval_ms * 3 <= self.session_timeout_ms:
+            msg = (
+                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be positive and "
+                f"at most a third of session_timeout_ms ({self.session_timeout_ms})"
+            )
+            raise ValueError(msg)
+        if self.max_poll_interval_ms < self.session_timeout_ms:
+            msg = (
+                f"max_poll_interval_ms ({self.max_poll_interval_ms}) must be at least "
+                f"session_timeout_ms ({self.session_timeout_ms})"
+            )
+            raise ValueError(msg)
+
+
+class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+    """This process's share of the store's partitions, as the group assigns them.
+
+    The listener runs inside `poll` (on kafka-python's IO thread while the
+    caller waits in `poll`); it only changes the set of owned partitions,
+    which the loop reads after each poll.
+    """
+
+    def __init__(self, store: KafkaSettings, group: GroupSettings) -> None:
+        self.topic = store.topic(MEMBERSHIP_TOPIC)
+        self.group = group.group
+        self._owned: frozenset[int] = frozenset()
+        self._lock = threading.Lock()
+        self.assignments = 0
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=store.bootstrap_servers,
+                group_id=group.group,
+                client_id=f"{group.group}-member",
+                enable_auto_commit=False,
+                partition_assignment_strategy=(StickyPartitionAssignor,),
+                session_timeout_ms=group.session_timeout_ms,
+                heartbeat_interval_ms=group.heartbeat_interval_ms,
+                max_poll_interval_ms=group.max_poll_interval_ms,
+                request_timeout_ms=max(store.timeout_ms, group.session_timeout_ms + 5_000),
+                allow_auto_create_topics=False,
+            )
+        except KafkaError as error:
+            msg = f"cannot join group {group.group!r} at {store.bootstrap_servers}: {error}"
+            raise GroupError(msg) from error
+
+    def subscribe(
+        self, *, deadline: float | None, stop: threading.Event | None, out: Callable[[str], None]
+    ) -> bool:
+        """Join the group once this client knows the membership topic; False if stopped first.
+
+        kafka-python refreshes metadata before a first join only for pattern
+        subscriptions: joined earlier, the leader would assign no partitions
+        of a topic it has no metadata for, until its next metadata refresh.
+        """
+        waiting = False
+        while not self._partitions():
+            if deadline is not None and time.monotonic() > deadline:
+                msg = f"no topic {self.topic!r} on the broker: has the engine created the store?"
+                raise GroupError(msg)
+            if not waiting:
+                out(f"group {self.group}: waiting for topic {self.topic} (the engine creates it)")
+                waiting = True
+            if stop is None:
+                time.sleep(TOPIC_WAIT_S)
+            elif stop.wait(TOPIC_WAIT_S):
+                return False
+        self._consumer.subscribe([self.topic], listener=self)
+        return True
+
+    def _partitions(self) -> set[int]:
+        try:
+            partitions: set[int] = self._consumer.partitions_for_topic(self.topic)
+        except KafkaError as error:
+            msg = f"group {self.group!r}: cannot read the metadata of {self.topic!r}: {error}"
+            raise GroupError(msg) from error
+        return partitions
+
+    @property
+    def owned(self) -> frozenset[int]:
+        with self._lock:
+            return self._owned
+
+    def poll(self, timeout_s: float = 0.0) -> frozenset[int]:
+        """Heartbeats and rebalances; the partitions owned after."""
+        try:
+            self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=1)
+            # Paused, the membership topic is never fetched: poll only keeps membership.
+            # Paused here rather than in the listener, which runs on kafka-python's IO thread.
+            unpaused = self._consumer.assignment() - self._consumer.paused()
+            if unpaused:
+                self._consumer.pause(*unpaused)
+        except KafkaError as error:
+            msg = f"group {self.group!r}: {error}"
+            raise GroupError(msg) from error
+        return self.owned
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._drop(revoked)
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self._drop(lost)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        mine = {tp.partition for tp in assigned if tp.topic == self.topic}
+        with self._lock:
+            self._owned = self._owned | mine
+            self.assignments += 1
+
+    def _drop(self, partitions: Any) -> None:
+        gone = {tp.partition for tp in partitions if tp.topic == self.topic}
+        with self._lock:
+            self._owned = self._owned - gone
+
+    def close(self) -> None:
+        """Give the partitions up and leave the group, so the others take them at once."""
+        self._consumer.close(autocommit=False)
+
+
+class GroupRunner:
+    """Runs a consumer over the partitions of a Kafka store that its group assigns this process.
+
+    `start(recorder)` makes the worker of one partition, given the store
+    opened at it; `out` hears membership changes.
+    """
+
+    def __init__(
+        self,
+        store_url: str,
+        settings: GroupSettings,
+        start: Callable[[ApplicationRecorder], Worker],
+        *,
+        out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    ) -> None:
+        if not is_grouped(store_url):
+            msg = (
+                f"{store_url!r} has no consumer groups: groups need a Kafka store URL "
+                "that names no partition (kafka://host:port?prefix=...)"
+            )
+            raise ValueError(msg)
+        self.store_url = store_url
+        self.settings = settings
+        self.start = start
+        self.out = out
+        self._factories: dict[int, InfrastructureFactory[Any]] = {}
+        self._workers: dict[int, Worker] = {}
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        """The partitions this process works on now."""
+        return frozenset(self._workers)
+
+    def run(
+        self, *, stop: threading.Event | None, poll_s: float, join_timeout_s: float = JOIN_TIMEOUT_S
+    ) -> None:
+        """Steps 1 to 4 of the module docstring until `stop` is set.
+
+        Without `stop`: join, wait (at most `join_timeout_s`) to be assigned
+        partitions, catch them up, leave the group.
+        """
+        deadline = time.monotonic() + join_timeout_s if stop is None else None
+        with self._membership() as membership:
+            if not membership.subscribe(deadline=deadline, stop=stop, out=self.out):
+                return
+            if deadline is not None:
+                self._join(membership, deadline)
+            while stop is None or not stop.is_set():
+                self._sync(membership.poll())
+                if not self._round(membership, stop):
+                    if stop is None:
+                        return
+                    self._sync(membership.poll(poll_s))
+
+    @contextmanager
+    def _membership(self) -> Iterator[_Membership]:
+        membership = _Membership(kafka_settings(self.store_url), self.settings)
+        try:
+            yield membership
+        finally:
+            membership.close()
+            self._sync(frozenset())
+
+    def _join(self, membership: _Membership, deadline: float) -> None:
+        """Wait for the group's first assignment to this member (which may be no partition)."""
+        while not membership.assignments:
+            if time.monotonic() > deadline:
+                msg = f"group {self.settings.group!r} assigned this member nothing in time"
+                raise GroupError(msg)
+            membership.poll(0.1)
+
+    def _round(self, membership: _Membership, stop: threading.Event | None) -> bool:
+        """Step 3: a turn for each owned partition; whether any had something new."""
+        done = False
+        for partition in sorted(self._workers):
+            deadline = time.monotonic() + TURN_S
+
+            def keep_going(partition: int = partition, deadline: float = deadline) -> bool:
+                return (
+                    partition in membership.poll()
+                    and time.monotonic() < deadline
+                    and (stop is None or not stop.is_set())
+                )
+
+            if partition not in membership.owned:
+                continue
+            done |= self._workers[partition].run_while(keep_going) > 0
+        return done
+
+    def _sync(self, owned: frozenset[int]) -> None:
+        """Step 2: workers for the partitions owned, and for no other."""
+        if owned == self.partitions:
+            return
+        for partition in sorted(self.partitions - owned):
+            del self._workers[partition]
+            self._factories.pop(partition).close()
+        for partition in sorted(owned - self.partitions):
+            factory = open_factory(self.store_url, KAFKA_PARTITION=str(partition))
+            try:
+                self._workers[partition] = self.start(factory.application_recorder())
+            except BaseException:
+                factory.close()
+                raise
+            self._factories[partition] = factory
+        listed = ", ".join(map(str, sorted(owned))) or "none"
+        self.out(f"group {self.settings.group}: partitions {listed}")
