@@ -1,4 +1,12 @@
-"""`stockledger consume NAME` and `stockledger dlq list|replay`."""
+"""`stockledger consume NAME` and `stockledger dlq list|replay`.
+
+On the embedded store, and on a Kafka store whose URL names `partition=N`,
+a consume command reads that one partition. On a Kafka store whose URL names
+no partition it joins the consumer group `<prefix>stockledger-consume-<NAME>`
+(`--group` names another) and works on the partitions the group assigns it;
+start it twice and the two share them, stop one and the other takes its
+partitions over (`consumers.group`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ from typing import Annotated, Final
 
 import msgspec
 import typer
+from eventsourcing.persistence import ApplicationRecorder
 from rich.console import Console
 from rich.table import Table
 
@@ -20,13 +29,21 @@ from consumers.credit_review import (
     CreditReview,
     ReviewPolicy,
 )
+from consumers.group import (
+    GroupError,
+    GroupRunner,
+    GroupSettings,
+    Worker,
+    default_group,
+    is_grouped,
+)
 from consumers.logistics import Shipping
-from consumers.projection_runner import POLL_S, run_projections
+from consumers.projection_runner import POLL_S, ProjectionsWorker, run_projections
 from consumers.sink import CommandSink, SinkError, open_sink
 from engine.stopping import stop_on_signals
-from engine.store import DEFAULT_STORE_URL
+from engine.store import DEFAULT_STORE_URL, StoreURLError, kafka_environment
 from projections.cli import DbOption, JsonOption, StoreOption, opened
-from projections.db import DEFAULT_DB_URL, Database
+from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
 from projections.planning import LEAD_TIME_DAYS, PlanningSettings
 
 __all__ = ["consume_app", "dlq_app"]
@@ -58,6 +75,69 @@ TokenOption = Annotated[
     str | None,
     typer.Option("--token", envvar="STOCKLEDGER_API_TOKEN", help="The intake's bearer token."),
 ]
+GroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        help="On a Kafka store whose URL names no partition: the consumer group to join "
+        "(default <prefix>stockledger-consume-<NAME>). Its processes share the store's "
+        "partitions and take over those of a process that stops.",
+    ),
+]
+
+
+def _group(store: str, name: str, group: str | None) -> GroupSettings | None:
+    """The group a consume command joins; None where the store has no groups."""
+    try:
+        grouped = is_grouped(store)
+    except StoreURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--store") from None
+    if not grouped:
+        if group is not None:
+            msg = (
+                f"{store} is read by one process, without a group: the embedded store has one "
+                "partition, and a Kafka URL naming partition=N reads that one; drop --group, "
+                "or drop partition= from the URL to share the partitions in a group"
+            )
+            raise typer.BadParameter(msg, param_hint="--group")
+        return None
+    prefix = kafka_environment(store).get("KAFKA_TOPIC_PREFIX", "")
+    try:
+        return GroupSettings(group if group is not None else default_group(prefix, name))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--group") from None
+
+
+@contextmanager
+def _database(url: str) -> Iterator[Database]:
+    try:
+        database = Database(url)
+    except DatabaseURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--db") from None
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def _in_group(
+    name: str,
+    store: str,
+    settings: GroupSettings,
+    start: Callable[[ApplicationRecorder], Worker],
+    once: bool,
+) -> None:
+    runner = GroupRunner(store, settings, start, out=lambda line: typer.echo(line, err=True))
+    try:
+        if once:
+            runner.run(stop=None, poll_s=POLL_S)
+            typer.echo(f"{name}: caught up its partitions in group {settings.group}", err=True)
+            return
+        with stop_on_signals() as stop:
+            runner.run(stop=stop, poll_s=POLL_S)
+    except (GroupError, SinkError) as error:
+        typer.echo(f"stockledger consume {name}: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 @contextmanager
@@ -73,8 +153,23 @@ def _sink(store: str, intake: str | None, token: str | None) -> Iterator[Command
 
 
 def _run(
-    consumer: Consumer, store: str, db: str, intake: str | None, token: str | None, once: bool
+    consumer: Consumer,
+    store: str,
+    db: str,
+    intake: str | None,
+    token: str | None,
+    once: bool,
+    group: str | None,
 ) -> None:
+    settings = _group(store, consumer.name, group)
+    if settings is not None:
+        with _database(db) as database, _sink(store, intake, token) as sink:
+
+            def start(recorder: ApplicationRecorder) -> Runner:
+                return Runner(consumer, database, recorder, sink, out=typer.echo)
+
+            _in_group(consumer.name, store, settings, start, once)
+        return
     with opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
         runner = Runner(consumer, database, recorder, sink, out=typer.echo)
         try:
@@ -91,9 +186,23 @@ def _run(
 
 @consume_app.command("projections")
 def projections_command(
-    store: StoreOption = DEFAULT_STORE_URL, db: DbOption = DEFAULT_DB_URL, once: OnceOption = False
+    store: StoreOption = DEFAULT_STORE_URL,
+    db: DbOption = DEFAULT_DB_URL,
+    once: OnceOption = False,
+    group: GroupOption = None,
 ) -> None:
     """Every read model, caught up (and with no --once, kept up) with the store."""
+    settings = _group(store, "projections", group)
+    if settings is not None:
+        with _database(db) as database:
+            _in_group(
+                "projections",
+                store,
+                settings,
+                lambda recorder: ProjectionsWorker(database, recorder),
+                once,
+            )
+        return
     with opened(store, db) as (recorder, database):
         if once:
             applied = run_projections(database, recorder, stop=None)
@@ -110,6 +219,7 @@ def credit_review_command(
     intake: IntakeOption = None,
     token: TokenOption = None,
     once: OnceOption = False,
+    group: GroupOption = None,
     approve_max_cents: Annotated[
         int, typer.Option(min=0, help="Approve held orders (tolerance band) up to this value.")
     ] = APPROVE_MAX_CENTS,
@@ -122,7 +232,7 @@ def credit_review_command(
         policy = ReviewPolicy(approve_max_cents, reject_above_cents)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--approve-max-cents") from None
-    _run(CreditReview(policy), store, db, intake, token, once)
+    _run(CreditReview(policy), store, db, intake, token, once, group)
 
 
 @consume_app.command("logistics")
@@ -132,9 +242,10 @@ def logistics_command(
     intake: IntakeOption = None,
     token: TokenOption = None,
     once: OnceOption = False,
+    group: GroupOption = None,
 ) -> None:
     """Pick lists per location for confirmed orders; what is picked ships (ShipLines)."""
-    _run(Shipping(), store, db, intake, token, once)
+    _run(Shipping(), store, db, intake, token, once, group)
 
 
 @consume_app.command("alerts")
@@ -142,12 +253,22 @@ def alerts_command(
     store: StoreOption = DEFAULT_STORE_URL,
     db: DbOption = DEFAULT_DB_URL,
     once: OnceOption = False,
+    group: GroupOption = None,
     lead_time_days: Annotated[
         int, typer.Option(min=0, help="The supplier's lead time, logical days.")
     ] = LEAD_TIME_DAYS,
 ) -> None:
     """Low-stock alerts per SKU x location with reorder suggestions, into stock_alerts."""
     consumer = LowStock(PlanningSettings(lead_time_days))
+    settings = _group(store, consumer.name, group)
+    if settings is not None:
+        with _database(db) as database:
+
+            def start(recorder: ApplicationRecorder) -> Runner:
+                return Runner(consumer, database, recorder, None, out=typer.echo)
+
+            _in_group(consumer.name, store, settings, start, once)
+        return
     with opened(store, db) as (recorder, database):
         runner = Runner(consumer, database, recorder, None, out=typer.echo)
         if once:
