@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from contextlib import closing
 from pathlib import Path
 
 import msgspec
 import pytest
-from eventsourcing.persistence import InterfaceError, StoredEvent
+from eventsourcing.persistence import InterfaceError, StoredEvent, Tracking
 
 from engine.codec import decode
 from engine.commands import AnyCommand
-from engine.engine import Answer, Engine, EngineBrokenError, EngineSettings
+from engine.engine import Answer, Engine, EngineBrokenError, EngineSettings, Pipeline
 from engine.events import Envelope
 from engine.snapshot import SNAPSHOT_STREAM, SNAPSHOT_TOPIC
 from engine.store import open_factory
@@ -100,11 +103,84 @@ def test_a_failed_commit_breaks_the_engine_and_nothing_after_it_lands(tmp_path: 
     landed = stored(url)
     factory.close()  # the store goes away under the engine: the next commit fails
     pipeline.submit(commands[BATCH : 2 * BATCH])
-    with pytest.raises(InterfaceError):
+
+    def submit_then_flush() -> None:
         pipeline.submit(commands[2 * BATCH : 3 * BATCH])
+        pipeline.flush()
+
+    # Raised by whichever call finds the commit failed: at the latest, flush.
+    with pytest.raises(InterfaceError):
+        submit_then_flush()
     with pytest.raises(EngineBrokenError):
         pipeline.submit(commands[3 * BATCH :])
     assert stored(url) == landed
+
+
+def commits_in(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM stored_events_commits").fetchone()[0])
+
+
+def test_batches_queued_while_the_writer_is_busy_share_one_commit(tmp_path: Path) -> None:
+    commands = workload(seed=26, orders=300)
+    path = tmp_path / "store.db"
+    recorder = open_factory(f"sqlite:///{path}").application_recorder()
+    engine = Engine.open(recorder)
+    parts = batches(commands)
+    assert len(parts) >= 4
+    # Holding the store's write lock keeps the first commit waiting in the
+    # writer, so every later batch queues behind it (the lock is let go first).
+    with engine.pipeline() as pipeline, recorder.datastore.write_lock:
+        answers = [a for batch in parts for a in pipeline.submit(batch)]
+        assert commits_in(path) == 0
+    assert commits_in(path) == 2
+    assert [e.event_id for e in decode_all(f"sqlite:///{path}")] == [
+        e.event_id for a in answers for e in a.events
+    ]
+
+
+def test_a_batch_with_commit_options_is_committed_on_its_own(tmp_path: Path) -> None:
+    commands = workload(seed=27, orders=200)
+    path = tmp_path / "store.db"
+    recorder = open_factory(f"sqlite:///{path}").process_recorder()
+    engine = Engine.open(recorder)
+    first, second, third, fourth = batches(commands)[:4]
+    with engine.pipeline() as pipeline, recorder.datastore.write_lock:
+        for batch in (first, second):
+            pipeline.submit(batch)
+        pipeline.submit(third, tracking=Tracking("upstream", 7))
+        pipeline.submit(fourth)
+    # first alone (in flight), second (stops at third's options), third, fourth
+    assert commits_in(path) == 4
+    assert recorder.max_tracking_id("upstream") == 7
+
+
+def test_submit_waits_for_the_writer_past_the_events_it_may_queue(tmp_path: Path) -> None:
+    commands = workload(seed=28, orders=300)
+    path = tmp_path / "store.db"
+    recorder = open_factory(f"sqlite:///{path}").application_recorder()
+    engine = Engine.open(recorder)
+    parts = batches(commands)
+    pipeline = Pipeline(engine, group_events_max=1)
+    submitted = threading.Event()
+
+    def submit_all() -> None:
+        for batch in parts[:3]:
+            pipeline.submit(batch)
+        submitted.set()
+
+    with recorder.datastore.write_lock:
+        thread = threading.Thread(target=submit_all)
+        thread.start()
+        # The first batch is in flight and the second queued past the bound:
+        # its submit waits for the writer, which waits for the lock.
+        assert not submitted.wait(0.3)
+    assert submitted.wait(30)
+    thread.join()
+    pipeline.flush()
+    assert commits_in(path) == 3
+    with pytest.raises(ValueError, match="group_events_max is 0"):
+        Pipeline(engine, group_events_max=0)
 
 
 def test_snapshots_taken_in_a_pipeline_restore_the_state_a_replay_gives(tmp_path: Path) -> None:
