@@ -56,7 +56,11 @@ _invoices_decoder: Final = msgspec.json.Decoder(list[_InvoiceRow])
 _encoder: Final = msgspec.json.Encoder()
 
 _DECISIONS: Final = (CreditApproved, CreditHeld, CreditRejected, CreditReviewDecided)
-_QUEUE_ENDINGS: Final = {OrderCancelled: "cancelled", OrderExpired: "expired"}
+# Tuples, not unions: `isinstance` with `A | B` builds the union at every call.
+_QUEUED: Final = (CreditHeld, CreditReviewDecided)
+_UNQUEUED: Final = (OrderCancelled, OrderExpired)
+_DECISION_KINDS: Final = frozenset(_DECISIONS)
+_QUEUE_ENDINGS: Final[dict[type, str]] = {OrderCancelled: "cancelled", OrderExpired: "expired"}
 
 
 def _account(row: dict[str, Any]) -> CreditAccount:
@@ -191,9 +195,9 @@ class Credit(Projection):
             data = event.data
             if isinstance(data, CreditPayload):
                 yield EXPOSURE, (data.customer_id,)
-                if isinstance(data, CreditHeld | CreditReviewDecided):
+                if isinstance(data, _QUEUED):
                     yield QUEUE, (data.order_id,)
-            elif isinstance(data, OrderCancelled | OrderExpired):
+            elif isinstance(data, _UNQUEUED):
                 yield QUEUE, (data.order_id,)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
@@ -201,26 +205,31 @@ class Credit(Projection):
         accounts: dict[str, tuple[CreditAccount, dict[str, Any]]] = {}
         for _, event in events:
             data = event.data
+            kind = type(data)
             at = stamp(event.timestamp)
-            if isinstance(data, OrderCancelled | OrderExpired):
-                self._leave_queue(rows, data.order_id, _QUEUE_ENDINGS[type(data)], at)
+            if kind in _QUEUE_ENDINGS:
+                assert isinstance(data, _UNQUEUED)
+                self._leave_queue(rows, data.order_id, _QUEUE_ENDINGS[kind], at)
                 continue
             if not isinstance(data, CreditPayload):
                 continue
-            if data.customer_id not in accounts:
+            entry = accounts.get(data.customer_id)
+            if entry is None:
                 key = (data.customer_id,)
                 row = rows.row(EXPOSURE, key) or rows.insert(EXPOSURE, key, _empty(*key))
-                accounts[data.customer_id] = (_account(row), row)
-            account, row = accounts[data.customer_id]
+                entry = accounts[data.customer_id] = (_account(row), row)
+            account, row = entry
             account.apply(data)
             row["updated_at"] = at
-            if isinstance(data, _DECISIONS):
+            if kind in _DECISION_KINDS:
                 rows.append(DECISIONS, _decision(event, at))
-            if isinstance(data, CreditHeld):
-                rows.insert(QUEUE, (data.order_id,), self._held(data, at))
-            elif isinstance(data, CreditReviewDecided):
-                status = "approved" if data.approved else "rejected"
-                self._leave_queue(rows, data.order_id, status, at)
+                if kind is CreditHeld:
+                    assert isinstance(data, CreditHeld)
+                    rows.insert(QUEUE, (data.order_id,), self._held(data, at))
+                elif kind is CreditReviewDecided:
+                    assert isinstance(data, CreditReviewDecided)
+                    status = "approved" if data.approved else "rejected"
+                    self._leave_queue(rows, data.order_id, status, at)
         for account, row in accounts.values():
             _store(account, row)
 

@@ -13,10 +13,11 @@ history with the quantity after each line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from engine.stock.events import (
+    HoldConfirmed,
     HoldExpired,
     HoldReleased,
     SlotConfigured,
@@ -31,9 +32,6 @@ from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Ro
 
 STOCK: Final = "stock_levels"
 MOVEMENTS: Final = "stock_movements"
-
-_RESERVED_ONLY: Final = (StockReserved, HoldReleased, HoldExpired)
-_ON_HAND_ONLY: Final = (StockReceived, StockAdjusted, StockRestocked)
 
 
 def _slot(sku: str, location: str) -> dict[str, Any]:
@@ -93,52 +91,100 @@ class Inventory(Projection):
                 yield STOCK, (data.sku, data.location)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        changes = _CHANGES
         for _, event in events:
             data = event.data
-            if not isinstance(data, StockPayload):
+            change = changes.get(type(data))
+            if change is None:
                 continue
+            assert isinstance(data, StockPayload)
             key = (data.sku, data.location)
             row = rows.row(STOCK, key) or rows.insert(STOCK, key, _slot(*key))
-            row["updated_at"] = stamp(event.timestamp)
-            if isinstance(data, _RESERVED_ONLY):
-                row["reserved"] = data.reserved
-            elif isinstance(data, _ON_HAND_ONLY):
-                row["on_hand"] = data.on_hand
-                self._movement(rows, event.version, row["updated_at"], data)
-            elif isinstance(data, StockShipped):
-                row["on_hand"] = data.on_hand
-                row["reserved"] = data.reserved
-                self._movement(rows, event.version, row["updated_at"], data)
-            elif isinstance(data, SlotConfigured):
-                row["priority"] = data.priority
-                row["safety_stock"] = data.safety_stock
-                row["backorder_limit"] = data.backorder_limit
+            at = row["updated_at"] = stamp(event.timestamp)
+            change(rows, row, data, event.version, at)
             row["available"] = row["on_hand"] - row["safety_stock"] - row["reserved"]
 
-    @staticmethod
-    def _movement(
-        rows: Rows,
-        version: int,
-        at: str,
-        data: StockReceived | StockAdjusted | StockRestocked | StockShipped,
-    ) -> None:
-        if isinstance(data, StockShipped):
-            kind, quantity, reference = "shipped", -data.quantity, f"hold-{data.hold_id}"
-        elif isinstance(data, StockAdjusted):
-            kind, quantity, reference = "adjusted", data.delta, f"{data.reason}: {data.reference}"
-        else:
-            kind = "received" if isinstance(data, StockReceived) else "restocked"
-            quantity, reference = data.quantity, data.reference
-        rows.append(
-            MOVEMENTS,
-            {
-                "sku": data.sku,
-                "location": data.location,
-                "version": version,
-                "at": at,
-                "kind": kind,
-                "quantity": quantity,
-                "on_hand": data.on_hand,
-                "reference": reference,
-            },
-        )
+
+# What each stock event does to its slot's row (and the ledger), by the
+# event's exact type: one lookup an event, not a chain of tests.
+_Change = Callable[[Rows, dict[str, Any], Any, int, str], None]
+
+
+def _configured(
+    rows: Rows, row: dict[str, Any], data: SlotConfigured, version: int, at: str
+) -> None:
+    row["priority"] = data.priority
+    row["safety_stock"] = data.safety_stock
+    row["backorder_limit"] = data.backorder_limit
+
+
+def _reserved(
+    rows: Rows,
+    row: dict[str, Any],
+    data: StockReserved | HoldReleased | HoldExpired,
+    version: int,
+    at: str,
+) -> None:
+    row["reserved"] = data.reserved
+
+
+def _confirmed(rows: Rows, row: dict[str, Any], data: HoldConfirmed, version: int, at: str) -> None:
+    """A hold confirmed moves no units: the slot is only touched."""
+
+
+def _counted(
+    rows: Rows,
+    row: dict[str, Any],
+    data: StockReceived | StockAdjusted | StockRestocked,
+    version: int,
+    at: str,
+) -> None:
+    row["on_hand"] = data.on_hand
+    _movement(rows, version, at, data)
+
+
+def _shipped(rows: Rows, row: dict[str, Any], data: StockShipped, version: int, at: str) -> None:
+    row["on_hand"] = data.on_hand
+    row["reserved"] = data.reserved
+    _movement(rows, version, at, data)
+
+
+def _movement(
+    rows: Rows,
+    version: int,
+    at: str,
+    data: StockReceived | StockAdjusted | StockRestocked | StockShipped,
+) -> None:
+    if isinstance(data, StockShipped):
+        kind, quantity, reference = "shipped", -data.quantity, f"hold-{data.hold_id}"
+    elif isinstance(data, StockAdjusted):
+        kind, quantity, reference = "adjusted", data.delta, f"{data.reason}: {data.reference}"
+    else:
+        kind = "received" if isinstance(data, StockReceived) else "restocked"
+        quantity, reference = data.quantity, data.reference
+    rows.append(
+        MOVEMENTS,
+        {
+            "sku": data.sku,
+            "location": data.location,
+            "version": version,
+            "at": at,
+            "kind": kind,
+            "quantity": quantity,
+            "on_hand": data.on_hand,
+            "reference": reference,
+        },
+    )
+
+
+_CHANGES: Final[dict[type, _Change]] = {
+    SlotConfigured: _configured,
+    StockReceived: _counted,
+    StockAdjusted: _counted,
+    StockReserved: _reserved,
+    HoldConfirmed: _confirmed,
+    HoldReleased: _reserved,
+    HoldExpired: _reserved,
+    StockShipped: _shipped,
+    StockRestocked: _counted,
+}

@@ -15,7 +15,7 @@ lines and units, when it shipped and when it was delivered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from engine.events import LinesShipped, OrderDelivered
@@ -115,42 +115,59 @@ class Logistics(Projection):
                 yield SHIPMENTS, (data.order_id, data.shipment_id)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        changes = _CHANGES
         for _, event in events:
-            data = event.data
-            at = stamp(event.timestamp)
-            if isinstance(data, StockReserved):
-                rows.insert(PICK_LINES, (data.hold_id,), _reserved(data, at))
-            elif isinstance(data, LinesShipped):
-                rows.insert(SHIPMENTS, (data.order_id, data.shipment_id), _shipped(data, at))
-            elif isinstance(data, OrderDelivered):
-                shipment = rows.row(SHIPMENTS, (data.order_id, data.shipment_id))
-                if shipment is not None:
-                    shipment["delivered_at"] = at
-            elif isinstance(data, _HOLD_EVENTS):
-                line = rows.row(PICK_LINES, (data.hold_id,))
-                if line is not None:
-                    self._hold(line, data, at)
+            change = changes.get(type(event.data))
+            if change is not None:
+                change(rows, event.data, stamp(event.timestamp))
 
-    @staticmethod
-    def _hold(
-        line: dict[str, Any],
-        data: HoldConfirmed | StockShipped | HoldReleased | HoldExpired,
-        at: str,
-    ) -> None:
-        if isinstance(data, HoldConfirmed):
-            line["status"] = CONFIRMED
-            line["confirmed_at"] = at
+
+# What each event does to the rows, by the event's exact type: one lookup an
+# event, not a chain of tests.
+def _reserve(rows: Rows, data: StockReserved, at: str) -> None:
+    rows.insert(PICK_LINES, (data.hold_id,), _reserved(data, at))
+
+
+def _ship(rows: Rows, data: LinesShipped, at: str) -> None:
+    rows.insert(SHIPMENTS, (data.order_id, data.shipment_id), _shipped(data, at))
+
+
+def _deliver(rows: Rows, data: OrderDelivered, at: str) -> None:
+    shipment = rows.row(SHIPMENTS, (data.order_id, data.shipment_id))
+    if shipment is not None:
+        shipment["delivered_at"] = at
+
+
+def _confirm(rows: Rows, data: HoldConfirmed, at: str) -> None:
+    line = rows.row(PICK_LINES, (data.hold_id,))
+    if line is not None:
+        line["status"] = CONFIRMED
+        line["confirmed_at"] = at
+
+
+def _hold_ending(status: str) -> Callable[[Rows, Any, str], None]:
+    """A change by an event that leaves `remaining` units of its hold (none when it expires)."""
+
+    def change(rows: Rows, data: StockShipped | HoldReleased | HoldExpired, at: str) -> None:
+        line = rows.row(PICK_LINES, (data.hold_id,))
+        if line is None:
             return
         if isinstance(data, StockShipped):
             line["shipped_quantity"] += data.quantity
         line["open_quantity"] = 0 if isinstance(data, HoldExpired) else data.remaining
         if not line["open_quantity"]:
-            kind = type(data)
-            line["status"] = (
-                "shipped"
-                if kind is StockShipped
-                else "released"
-                if kind is HoldReleased
-                else "expired"
-            )
+            line["status"] = status
             line["ended_at"] = at
+
+    return change
+
+
+_CHANGES: Final[dict[type, Callable[[Rows, Any, str], None]]] = {
+    StockReserved: _reserve,
+    LinesShipped: _ship,
+    OrderDelivered: _deliver,
+    HoldConfirmed: _confirm,
+    StockShipped: _hold_ending("shipped"),
+    HoldReleased: _hold_ending("released"),
+    HoldExpired: _hold_ending("expired"),
+}

@@ -15,7 +15,7 @@ returns (credit notes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from engine.events import (
@@ -23,6 +23,7 @@ from engine.events import (
     LinesReturned,
     LinesShipped,
     OrderCancelled,
+    OrderCommandRejected,
     OrderConfirmed,
     OrderCreditHeld,
     OrderDelivered,
@@ -39,11 +40,6 @@ from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Ro
 LEDGER: Final = "order_ledger"
 REVENUE: Final = "daily_revenue"
 
-_ENDINGS: Final = {
-    OrderRejected: OrderStatus.REJECTED,
-    OrderCancelled: OrderStatus.CANCELLED,
-    OrderExpired: OrderStatus.EXPIRED,
-}
 _DAILY: Final = (OrderPlaced, OrderConfirmed, OrderRejected, OrderCancelled, OrderExpired)
 
 
@@ -137,71 +133,116 @@ class Orders(Projection):
                 yield REVENUE, (stamp(event.timestamp)[:10],)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        changes = _CHANGES
         for _, event in events:
             data = event.data
-            if isinstance(data, CreditNoteIssued):
-                self._daily(rows, stamp(event.timestamp)[:10])["credited_cents"] += (
-                    data.amount_cents
-                )
+            kind = type(data)
+            change = changes.get(kind)
+            if change is None:
+                if kind is OrderPlaced:
+                    assert isinstance(data, OrderPlaced)
+                    at = stamp(event.timestamp)
+                    rows.insert(LEDGER, (data.order_id,), _placed(data, at))
+                    _daily(rows, at)["orders_placed"] += 1
+                elif kind is CreditNoteIssued:
+                    assert isinstance(data, CreditNoteIssued)
+                    _daily(rows, stamp(event.timestamp))["credited_cents"] += data.amount_cents
                 continue
-            if not isinstance(data, OrderPayload):
-                continue
-            at = stamp(event.timestamp)
-            if isinstance(data, OrderPlaced):
-                rows.insert(LEDGER, (data.order_id,), _placed(data, at))
-                self._daily(rows, at[:10])["orders_placed"] += 1
-                continue
+            assert isinstance(data, OrderPayload)
             order = rows.row(LEDGER, (data.order_id,))
             if order is None:
                 continue  # a rejected command about an order never placed
-            order["updated_at"] = at
-            self._apply(rows, order, data, at[:10])
+            at = order["updated_at"] = stamp(event.timestamp)
+            change(rows, order, data, at)
 
-    @staticmethod
-    def _daily(rows: Rows, day: str) -> dict[str, Any]:
-        return rows.row(REVENUE, (day,)) or rows.insert(REVENUE, (day,), _day(day))
 
-    def _apply(self, rows: Rows, order: dict[str, Any], data: OrderPayload, day: str) -> None:
-        kind = type(data)
-        if kind is OrderStockReserved:
-            order["status"] = OrderStatus.RESERVED.value
-        elif kind is OrderCreditHeld:
-            assert isinstance(data, OrderCreditHeld)
-            order["status"] = OrderStatus.CREDIT_HELD.value
+def _daily(rows: Rows, at: str) -> dict[str, Any]:
+    """The revenue row of the UTC day of `at`, an envelope's timestamp as text."""
+    day = at[:10]
+    return rows.row(REVENUE, (day,)) or rows.insert(REVENUE, (day,), _day(day))
+
+
+# How each event after `OrderPlaced` changes its order's row (and the day's
+# revenue row), by the event's exact type: one lookup an event, not a chain of tests.
+_Change = Callable[[Rows, dict[str, Any], Any, str], None]
+
+
+def _reserved(rows: Rows, order: dict[str, Any], data: OrderStockReserved, at: str) -> None:
+    order["status"] = OrderStatus.RESERVED.value
+
+
+def _credit_held(rows: Rows, order: dict[str, Any], data: OrderCreditHeld, at: str) -> None:
+    order["status"] = OrderStatus.CREDIT_HELD.value
+    order["reason"] = data.reason.value
+
+
+def _confirmed(rows: Rows, order: dict[str, Any], data: OrderConfirmed, at: str) -> None:
+    order["status"] = OrderStatus.CONFIRMED.value
+    order["reason"] = None
+    daily = _daily(rows, at)
+    daily["orders_confirmed"] += 1
+    daily["revenue_cents"] += data.total_cents
+
+
+def _paid(rows: Rows, order: dict[str, Any], data: PaymentCaptured, at: str) -> None:
+    order["paid_cents"] += data.amount_cents
+
+
+def _shipped(rows: Rows, order: dict[str, Any], data: LinesShipped, at: str) -> None:
+    order["shipments"] += 1
+    units = order["units_shipped"] = order["units_shipped"] + sum(
+        line.quantity for line in data.lines
+    )
+    order["status"] = (
+        OrderStatus.SHIPPED if units >= order["units_ordered"] else OrderStatus.PARTIALLY_SHIPPED
+    ).value
+
+
+def _delivered(rows: Rows, order: dict[str, Any], data: OrderDelivered, at: str) -> None:
+    order["deliveries"] += 1
+    if order["status"] == OrderStatus.SHIPPED and order["deliveries"] >= order["shipments"]:
+        order["status"] = OrderStatus.DELIVERED.value
+
+
+def _returned(rows: Rows, order: dict[str, Any], data: LinesReturned, at: str) -> None:
+    order["units_returned"] += sum(line.quantity for line in data.lines)
+    if order["units_returned"] >= order["units_shipped"] and order["status"] in (
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+    ):
+        order["status"] = OrderStatus.RETURNED.value
+
+
+def _ended(status: OrderStatus) -> _Change:
+    def end(
+        rows: Rows,
+        order: dict[str, Any],
+        data: OrderRejected | OrderCancelled | OrderExpired,
+        at: str,
+    ) -> None:
+        order["status"] = status.value
+        order["reason"] = getattr(data, "reason", None)
+        if isinstance(data, OrderRejected):
             order["reason"] = data.reason.value
-        elif kind is OrderConfirmed:
-            assert isinstance(data, OrderConfirmed)
-            order["status"] = OrderStatus.CONFIRMED.value
-            order["reason"] = None
-            daily = self._daily(rows, day)
-            daily["orders_confirmed"] += 1
-            daily["revenue_cents"] += data.total_cents
-        elif kind is PaymentCaptured:
-            assert isinstance(data, PaymentCaptured)
-            order["paid_cents"] += data.amount_cents
-        elif kind is LinesShipped:
-            assert isinstance(data, LinesShipped)
-            order["shipments"] += 1
-            order["units_shipped"] += sum(line.quantity for line in data.lines)
-            shipped_all = order["units_shipped"] >= order["units_ordered"]
-            order["status"] = (
-                OrderStatus.SHIPPED if shipped_all else OrderStatus.PARTIALLY_SHIPPED
-            ).value
-        elif kind is OrderDelivered:
-            order["deliveries"] += 1
-            if order["status"] == OrderStatus.SHIPPED and order["deliveries"] >= order["shipments"]:
-                order["status"] = OrderStatus.DELIVERED.value
-        elif kind is LinesReturned:
-            assert isinstance(data, LinesReturned)
-            order["units_returned"] += sum(line.quantity for line in data.lines)
-            if order["units_returned"] >= order["units_shipped"] and order["status"] in (
-                OrderStatus.SHIPPED,
-                OrderStatus.DELIVERED,
-            ):
-                order["status"] = OrderStatus.RETURNED.value
-        elif kind in _ENDINGS:
-            order["status"] = _ENDINGS[kind].value
-            order["reason"] = getattr(data, "reason", None)
-            if isinstance(data, OrderRejected):
-                order["reason"] = data.reason.value
-            self._daily(rows, day)["orders_lost"] += 1
+        _daily(rows, at)["orders_lost"] += 1
+
+    return end
+
+
+def _touched(rows: Rows, order: dict[str, Any], data: OrderCommandRejected, at: str) -> None:
+    """A command about the order was rejected: the order itself is as it was."""
+
+
+_CHANGES: Final[dict[type, _Change]] = {
+    OrderStockReserved: _reserved,
+    OrderCreditHeld: _credit_held,
+    OrderConfirmed: _confirmed,
+    PaymentCaptured: _paid,
+    LinesShipped: _shipped,
+    OrderDelivered: _delivered,
+    LinesReturned: _returned,
+    OrderRejected: _ended(OrderStatus.REJECTED),
+    OrderCancelled: _ended(OrderStatus.CANCELLED),
+    OrderExpired: _ended(OrderStatus.EXPIRED),
+    OrderCommandRejected: _touched,
+}

@@ -28,7 +28,7 @@ so a new lead time needs no rebuild:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -149,33 +149,67 @@ class Planning(Projection):
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
         clock = clock_row(rows, CLOCK)
         now = clock["now"]
-        slot_events = _SLOT_EVENTS
+        changes = _CHANGES
         for _, event in events:
             data = event.data
-            if type(data) not in slot_events:
+            change = changes.get(type(data))
+            if change is None:
                 if isinstance(data, ClockAdvanced):
                     now = data.now
                 continue
             assert isinstance(data, StockPayload)
             key = (data.sku, data.location)
             slot = rows.row(SLOTS, key) or rows.insert(SLOTS, key, _slot(*key))
-            if isinstance(data, _ON_HAND):
-                slot["on_hand"] = data.on_hand
-            elif isinstance(data, _RESERVED):
-                slot["reserved"] = data.reserved
-            elif isinstance(data, StockShipped):
-                slot["on_hand"] = data.on_hand
-                slot["reserved"] = data.reserved
-                rows.append(
-                    SHIPMENTS,
-                    {
-                        "sku": data.sku,
-                        "location": data.location,
-                        "version": event.version,
-                        "day": now // DAY_S,
-                        "units": data.quantity,
-                    },
-                )
-            elif isinstance(data, SlotConfigured):
-                slot["safety_stock"] = data.safety_stock
+            change(rows, slot, data, event.version, now // DAY_S)
         clock["now"] = now
+
+
+# What each stock event does to its slot's row (and the shipments), by the
+# event's exact type: one lookup an event, not a chain of tests.
+def _counted(
+    rows: Rows,
+    slot: dict[str, Any],
+    data: StockReceived | StockAdjusted | StockRestocked,
+    version: int,
+    day: int,
+) -> None:
+    slot["on_hand"] = data.on_hand
+
+
+def _reserved(
+    rows: Rows,
+    slot: dict[str, Any],
+    data: StockReserved | HoldReleased | HoldExpired,
+    version: int,
+    day: int,
+) -> None:
+    slot["reserved"] = data.reserved
+
+
+def _shipped(rows: Rows, slot: dict[str, Any], data: StockShipped, version: int, day: int) -> None:
+    slot["on_hand"] = data.on_hand
+    slot["reserved"] = data.reserved
+    rows.append(
+        SHIPMENTS,
+        {
+            "sku": data.sku,
+            "location": data.location,
+            "version": version,
+            "day": day,
+            "units": data.quantity,
+        },
+    )
+
+
+def _configured(
+    rows: Rows, slot: dict[str, Any], data: SlotConfigured, version: int, day: int
+) -> None:
+    slot["safety_stock"] = data.safety_stock
+
+
+_CHANGES: Final[dict[type, Callable[[Rows, dict[str, Any], Any, int, int], None]]] = {
+    **dict.fromkeys(_ON_HAND, _counted),
+    **dict.fromkeys(_RESERVED, _reserved),
+    StockShipped: _shipped,
+    SlotConfigured: _configured,
+}

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import ClassVar, Final
 
 from engine.events import (
@@ -40,7 +41,16 @@ from engine.events import (
     OrderRejected,
 )
 from engine.stock.events import StockRejected
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.projection import (
+    BIGINT,
+    TEXT,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    stamp,
+)
 
 __all__ = ["Platform"]
 
@@ -51,6 +61,10 @@ _TOPIC_OF: Final = {cls: topic for topic, types in TOPIC_TYPES.items() for cls i
 _REJECTIONS: Final = frozenset(
     (StockRejected, OrderCommandRejected, CreditCommandRejected, OrderRejected)
 )
+
+_event: Final = itemgetter(1)
+_timestamp: Final = attrgetter("timestamp")
+_data: Final = attrgetter("data")
 
 _Tally = tuple[Counter[Key], Counter[Key]]
 
@@ -65,20 +79,24 @@ def _rejection(day: str, data: object) -> Key:
 
 
 def _tally(events: Sequence[Positioned]) -> _Tally:
-    """Events per (hour, topic) and rejections per (day, event, command, reason)."""
-    stamped = Counter((event.timestamp, type(event.data)) for _, event in events)
-    hours: dict[datetime, str] = {}
+    """Events per (hour, topic) and rejections per (day, event, command, reason).
+
+    Events come in runs of one timestamp (an engine batch stamps all its
+    events with one), so each run's payload types are counted without a
+    Python call an event, and only a run holding a rejection is looked into.
+    """
     throughput: Counter[Key] = Counter()
-    for (timestamp, kind), count in stamped.items():
-        hour = hours.get(timestamp)
-        if hour is None:
-            hour = hours[timestamp] = timestamp.isoformat()[:13]
-        throughput[hour, _TOPIC_OF[kind]] += count
     rejections: Counter[Key] = Counter()
-    if not _REJECTIONS.isdisjoint(kind for _, kind in stamped):
-        for _, event in events:
-            if type(event.data) in _REJECTIONS:
-                rejections[_rejection(hours[event.timestamp][:10], event.data)] += 1
+    for timestamp, run in groupby(map(_event, events), _timestamp):
+        hour = stamp(timestamp)[:13]
+        same_time = list(run)
+        kinds = Counter(map(type, map(_data, same_time)))
+        for kind, count in kinds.items():
+            throughput[hour, _TOPIC_OF[kind]] += count
+        if not _REJECTIONS.isdisjoint(kinds):
+            for event in same_time:
+                if type(event.data) in _REJECTIONS:
+                    rejections[_rejection(hour[:10], event.data)] += 1
     return throughput, rejections
 
 

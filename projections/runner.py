@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Final
 
 import msgspec
@@ -86,6 +86,12 @@ CHECKPOINTS_TABLE: Final = "projection_checkpoints"
 _events_decoder: Final = msgspec.msgpack.Decoder(list[StreamEvent])
 _raw_decoder: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _ENGINE_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
+_event: Final = itemgetter(1)
+_data: Final = attrgetter("data")
+_schema_version: Final = attrgetter("schema_version")
+_ONLY_VERSION: Final = (
+    set(SCHEMA_VERSIONS.values()) if len(set(SCHEMA_VERSIONS.values())) == 1 else None
+)
 
 
 def partition_of(recorder: ApplicationRecorder) -> int:
@@ -172,23 +178,37 @@ def ensure_schema(db: Database, projections: Sequence[Projection], partition: in
 # ---------------------------------------------------------------- reading the store
 
 
-def _decode_commit(first: int, commit: Commit) -> list[Positioned]:
-    names = commit.topics.names
-    if all(name.startswith(_ENGINE_PREFIXES) for name in names):
+def _decode_commit(first: int, commit: Commit) -> tuple[int, list[Positioned]]:
+    """(the commit's notifications, the engine's events among them)."""
+    topics = commit.topics
+    if all(name.startswith(_ENGINE_PREFIXES) for name in topics.names):
         try:
             events = _events_decoder.decode(commit.states_array)
         except msgspec.DecodeError:
             events = None
-        if events is None or any(e.schema_version != SCHEMA_VERSIONS[type(e.data)] for e in events):
+        if events is None or not _current(events):
             raws = _raw_decoder.decode(commit.states_array)
             events = decode_for_replay(bytes(raw) for raw in raws)
-        return list(zip(range(first, first + len(events)), events, strict=True))
+        return len(topics.of), list(zip(range(first, first + len(events)), events, strict=True))
     # Another application's events share the store: read only the engine's.
     positioned = []
     for i, (_, _, topic, state) in enumerate(commit.events()):
         if topic.startswith(_ENGINE_PREFIXES):
             positioned.append((first + i, decode_for_replay([state])[0]))
-    return positioned
+    return len(topics.of), positioned
+
+
+def _current(events: list[StreamEvent]) -> bool:
+    """Whether every event is in its payload's current shape (none to upcast).
+
+    Gathered without a Python call an event: while every payload's current
+    version is the same one, the versions present say it; otherwise the few
+    distinct (type, version) pairs of a commit are looked up.
+    """
+    if _ONLY_VERSION is not None:
+        return set(map(_schema_version, events)) <= _ONLY_VERSION
+    shapes = set(zip(map(type, map(_data, events)), map(_schema_version, events), strict=True))
+    return all(SCHEMA_VERSIONS.get(kind) == version for kind, version in shapes)
 
 
 def read_batches(
@@ -207,10 +227,10 @@ def read_batches(
     batch: list[Positioned] = []
     last = after
     for first, commit in read_commits(after):
-        events = _decode_commit(first, commit)
+        count, events = _decode_commit(first, commit)
         if first <= after:
             events = [e for e in events if e[0] > after]
-        last = max(last, first + len(commit.topics.of) - 1)
+        last = max(last, first + count - 1)
         batch += events
         if len(batch) >= events_max:
             yield last, batch
@@ -317,7 +337,7 @@ def _write(db: Database, projection: Projection, names: Mapping[str, str], rows:
         db.insert(physical, columns, inserts)
         appended = rows.appended.get(table.name)
         if appended:
-            db.insert(physical, columns, [values(row) for row in appended])
+            db.insert(physical, columns, list(map(values, appended)))
 
 
 @dataclass
@@ -417,7 +437,7 @@ def _run(
         after = min(checkpoints.max_tracking_id(t.checkpoint) or 0 for t in targets)
     applied = 0
     for last, batch in read_batches(recorder, after, events_max):
-        kinds = [type(event.data) for _, event in batch]
+        kinds = list(map(type, map(_data, map(_event, batch))))
         present = set(kinds)
         with db.transaction():
             for target in targets:

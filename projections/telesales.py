@@ -36,6 +36,9 @@ EXPIRED: Final = "expired"
 
 _SETTLED: Final = (OrderConfirmed, OrderRejected, OrderCancelled)
 _EVENTS: Final = (OrderPlaced, OrderCreditHeld, OrderExpired, *_SETTLED)
+# Looked up by exact type: one hash an event, where `isinstance` tries each class in turn.
+_TRACKED: Final = frozenset(_EVENTS)
+_SETTLED_KINDS: Final = frozenset(_SETTLED)
 
 
 def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
@@ -80,17 +83,20 @@ class Telesales(Projection):
                 yield CALL_LIST, (event.data.order_id,)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
+        tracked, settled = _TRACKED, _SETTLED_KINDS
         for _, event in events:
             data = event.data
-            if not isinstance(data, _EVENTS):
+            kind = type(data)
+            if kind not in tracked:
                 continue
+            assert isinstance(data, _EVENTS)
             key = (data.order_id,)
-            at = stamp(event.timestamp)
-            if isinstance(data, OrderPlaced):
-                rows.insert(CALL_LIST, key, _placed(data, at))
+            if kind is OrderPlaced:
+                assert isinstance(data, OrderPlaced)
+                rows.insert(CALL_LIST, key, _placed(data, stamp(event.timestamp)))
             elif rows.peek(CALL_LIST, key) is None:
                 continue  # settled already, or never placed
-            elif isinstance(data, _SETTLED):
+            elif kind in settled:
                 rows.delete(CALL_LIST, key)
             else:
                 call = rows.row(CALL_LIST, key)
@@ -99,4 +105,4 @@ class Telesales(Projection):
                     call["reason"], call["held_reason"] = CREDIT_HELD, data.reason.value
                 else:
                     call["reason"] = EXPIRED
-                call["since"] = at
+                call["since"] = stamp(event.timestamp)

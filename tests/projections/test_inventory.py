@@ -5,8 +5,10 @@ from __future__ import annotations
 from eventsourcing.persistence import ApplicationRecorder
 
 from engine.engine import Engine
+from engine.events import TOPIC_TYPES
+from engine.stock.events import StockPayload
 from projections.db import Database
-from projections.inventory import Inventory
+from projections.inventory import _CHANGES, Inventory
 from projections.queries import movements, stock
 from projections.runner import catch_up
 from tests.projections.conftest import dump
@@ -56,3 +58,8 @@ def test_stock_of_one_sku(
         s.location for s in demo_engine.core.state().slots if s.sku == sku
     }
     assert stock(db, "no-such-sku") == []
+
+
+def test_every_stock_payload_has_its_change() -> None:
+    # The fold looks changes up by exact type: a payload type missing here would be skipped.
+    assert set(_CHANGES) == {t for t in TOPIC_TYPES["stock"] if issubclass(t, StockPayload)}

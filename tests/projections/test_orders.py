@@ -8,9 +8,15 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from engine.codec import decode
 from engine.engine import Engine
-from engine.events import CreditNoteIssued, OrderConfirmed, OrderPlaced
+from engine.events import (
+    TOPIC_TYPES,
+    CreditNoteIssued,
+    OrderConfirmed,
+    OrderPayload,
+    OrderPlaced,
+)
 from projections.db import Database
-from projections.orders import Orders
+from projections.orders import _CHANGES, Orders
 from projections.queries import daily_revenue, order
 from projections.runner import catch_up
 from tests.projections.conftest import dump
@@ -62,3 +68,9 @@ def test_daily_revenue_adds_up_the_events(db: Database, demo_store: ApplicationR
     assert {d.day: d.orders_confirmed for d in days if d.orders_confirmed} == dict(confirmed)
     assert {d.day: d.revenue_cents for d in days if d.revenue_cents} == dict(revenue)
     assert {d.day: d.credited_cents for d in days if d.credited_cents} == dict(credited)
+
+
+def test_every_order_event_has_its_change() -> None:
+    # The fold looks changes up by exact type: a payload type missing here would be skipped.
+    order_events = {t for t in TOPIC_TYPES["orders"] if issubclass(t, OrderPayload)}
+    assert {*_CHANGES, OrderPlaced} == order_events
