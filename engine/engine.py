@@ -186,8 +186,10 @@ class Engine:
         self._due: list[tuple[int, str, str]] = []
         self._pairs: list[tuple[str, Event]] = []
         self._broken = False
-        # Batches decided whose commit has not settled yet (at most two, in a pipeline).
+        # Batches decided whose commit has not settled yet (a pipeline queues
+        # many), and each of their commands' ids (as ints) with its batch.
         self._unsettled: list[_Batch] = []
+        self._unsettled_keys: dict[int, _Batch] = {}
         self._last_id = 0
 
     @classmethod
@@ -311,14 +313,10 @@ class Engine:
         cids = command_uuids(list(map(_command_id, commands)))
         # command id (a UUID's int) -> (index of the command that decided it, its span of events)
         decided: dict[int, tuple[int, int, int]] = {}
-        unsettled = self._unsettled
+        unsettled_keys = self._unsettled_keys
         for i, (command, cid) in enumerate(zip(commands, cids, strict=True)):
             key = cid.int
-            if (
-                key in self.answered
-                or key in decided
-                or (unsettled and _decided_in(unsettled, key))
-            ):
+            if key in self.answered or key in decided or key in unsettled_keys:
                 continue
             start = len(self._pairs)
             try:
@@ -338,7 +336,8 @@ class Engine:
         envelopes = self._stamper.stamp_caused(order, causes, timestamp=self.clock())
         self._pairs = []
         batch = _Batch(commands, cids, decided, envelopes, options)
-        unsettled.append(batch)
+        self._unsettled.append(batch)
+        unsettled_keys.update(dict.fromkeys(decided, batch))
         return batch
 
     def _store(self, batch: _Batch) -> Sequence[int]:
@@ -374,6 +373,9 @@ class Engine:
 
     def _settle(self, batch: _Batch, ids: Sequence[int], *, snapshot_now: bool = True) -> None:
         self._unsettled.remove(batch)
+        unsettled_keys = self._unsettled_keys
+        for key in batch.decided:
+            del unsettled_keys[key]
         if not ids:
             return
         for key, (_index, start, end) in batch.decided.items():
@@ -417,11 +419,10 @@ class Engine:
 
     def _retry(self, command_id: str, cid: UUID) -> Answer:
         """The first answer to a command: from a batch not yet settled, or from the store."""
-        for batch in self._unsettled:
-            span = batch.decided.get(cid.int)
-            if span is not None:
-                _index, start, end = span
-                return Answer(command_id, batch.envelopes[start:end], retry=True)
+        batch = self._unsettled_keys.get(cid.int)
+        if batch is not None:
+            _index, start, end = batch.decided[cid.int]
+            return Answer(command_id, batch.envelopes[start:end], retry=True)
         first, count = self.answered[cid.int]
         stored = self.recorder.select_notifications(first, count)
         return Answer(command_id, [decode(n.state) for n in stored], retry=True)
@@ -1006,10 +1007,6 @@ class _Batch:
     decided: dict[int, tuple[int, int, int]]
     envelopes: list[Envelope]
     options: dict[str, Any]
-
-
-def _decided_in(batches: list[_Batch], key: int) -> bool:
-    return any(key in batch.decided for batch in batches)
 
 
 class Pipeline:
