@@ -100,7 +100,6 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     DataError,
-    InfrastructureFactory,
     IntegrityError,
     InterfaceError,
     ListenNotifySubscription,
@@ -112,7 +111,7 @@ from eventsourcing.persistence import (
     Tracking,
     TrackingRecorder,
 )
-from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
+from eventsourcing.utils import Environment, EnvType
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
     InvalidProducerEpochError,
@@ -122,6 +121,7 @@ from kafka.errors import (
 )
 
 from engine.store.columns import Columns, check_limits
+from engine.store.factory import StoreFactory
 from engine.store.heads import check_versions, stream_key
 from engine.store.packing import Commit, PackedEvent, merge, originator, pack, packed_key
 
@@ -1317,7 +1317,7 @@ class KafkaProcessRecorder(KafkaTrackingRecorder, KafkaApplicationRecorder, Proc
         KafkaApplicationRecorder.__init__(self, datastore)
 
 
-class KafkaFactory(InfrastructureFactory[KafkaTrackingRecorder]):
+class KafkaFactory(StoreFactory[KafkaTrackingRecorder]):
     """Built from the environment, as eventsourcing builds its own factories.
 
     Select it with `PERSISTENCE_MODULE=engine.store.kafka`, or from a
@@ -1331,7 +1331,11 @@ class KafkaFactory(InfrastructureFactory[KafkaTrackingRecorder]):
     KAFKA_PARTITIONS: ClassVar[str] = "KAFKA_PARTITIONS"
     KAFKA_REPLICATION_FACTOR: ClassVar[str] = "KAFKA_REPLICATION_FACTOR"
     KAFKA_TIMEOUT_S: ClassVar[str] = "KAFKA_TIMEOUT_S"
-    CREATE_TABLE: ClassVar[str] = "CREATE_TABLE"
+
+    datastore: KafkaDatastore
+    application_recorder_class = KafkaApplicationRecorder
+    tracking_recorder_class = KafkaTrackingRecorder
+    process_recorder_class = KafkaProcessRecorder
 
     def __init__(self, env: Environment | EnvType | None):
         super().__init__(env)
@@ -1365,36 +1369,8 @@ class KafkaFactory(InfrastructureFactory[KafkaTrackingRecorder]):
             changes["partitions"] = changes["partition"] + 1
         return replace(settings, **changes) if changes else settings
 
-    def _ready(self, recorder: KafkaRecorder) -> None:
-        if strtobool(self.env.get(self.CREATE_TABLE) or "yes"):
-            recorder.create_table()
-
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         recorder = KafkaAggregateRecorder(self.datastore, purpose)
-        self._ready(recorder)
-        return recorder
-
-    def application_recorder(self) -> ApplicationRecorder:
-        topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
-        cls = resolve_topic(topic) if topic else KafkaApplicationRecorder
-        recorder = cls(self.datastore)
-        self._ready(recorder)
-        return recorder
-
-    def tracking_recorder(
-        self, tracking_recorder_class: type[KafkaTrackingRecorder] | None = None
-    ) -> KafkaTrackingRecorder:
-        if tracking_recorder_class is None:
-            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
-            tracking_recorder_class = resolve_topic(topic) if topic else KafkaTrackingRecorder
-        recorder = tracking_recorder_class(self.datastore)
-        self._ready(recorder)
-        return recorder
-
-    def process_recorder(self) -> ProcessRecorder:
-        topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
-        cls = resolve_topic(topic) if topic else KafkaProcessRecorder
-        recorder = cls(self.datastore)
         self._ready(recorder)
         return recorder
 

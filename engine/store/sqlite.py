@@ -37,7 +37,6 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     DataError,
-    InfrastructureFactory,
     IntegrityError,
     InterfaceError,
     ListenNotifySubscription,
@@ -49,9 +48,10 @@ from eventsourcing.persistence import (
     Tracking,
     TrackingRecorder,
 )
-from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
+from eventsourcing.utils import Environment, EnvType
 
 from engine.store.columns import Columns, check_limits
+from engine.store.factory import StoreFactory
 from engine.store.heads import check_versions, stream_key
 from engine.store.packing import Commit, PackedEvent, originator, pack
 
@@ -487,7 +487,7 @@ class SQLiteProcessRecorder(SQLiteTrackingRecorder, SQLiteApplicationRecorder, P
         SQLiteApplicationRecorder.__init__(self, datastore, events_table_name)
 
 
-class SQLiteFactory(InfrastructureFactory[SQLiteTrackingRecorder]):
+class SQLiteFactory(StoreFactory[SQLiteTrackingRecorder]):
     """Built from the environment, as eventsourcing builds its own factories.
 
     `SQLITE_DBNAME` names the file. Select it with
@@ -497,7 +497,11 @@ class SQLiteFactory(InfrastructureFactory[SQLiteTrackingRecorder]):
 
     SQLITE_DBNAME: ClassVar[str] = "SQLITE_DBNAME"
     SQLITE_LOCK_TIMEOUT: ClassVar[str] = "SQLITE_LOCK_TIMEOUT"
-    CREATE_TABLE: ClassVar[str] = "CREATE_TABLE"
+
+    datastore: SQLiteDatastore
+    application_recorder_class = SQLiteApplicationRecorder
+    tracking_recorder_class = SQLiteTrackingRecorder
+    process_recorder_class = SQLiteProcessRecorder
 
     def __init__(self, env: Environment | EnvType | None):
         super().__init__(env)
@@ -514,36 +518,8 @@ class SQLiteFactory(InfrastructureFactory[SQLiteTrackingRecorder]):
             raise InterfaceError(msg) from None
         self.datastore = SQLiteDatastore(path, lock_timeout_s=lock_timeout_s)
 
-    def _ready(self, recorder: SQLiteRecorder) -> None:
-        if strtobool(self.env.get(self.CREATE_TABLE) or "yes"):
-            recorder.create_table()
-
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         recorder = SQLiteAggregateRecorder(self.datastore, f"stored_{purpose}")
-        self._ready(recorder)
-        return recorder
-
-    def application_recorder(self) -> ApplicationRecorder:
-        topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
-        cls = resolve_topic(topic) if topic else SQLiteApplicationRecorder
-        recorder = cls(self.datastore)
-        self._ready(recorder)
-        return recorder
-
-    def tracking_recorder(
-        self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
-    ) -> SQLiteTrackingRecorder:
-        if tracking_recorder_class is None:
-            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
-            tracking_recorder_class = resolve_topic(topic) if topic else SQLiteTrackingRecorder
-        recorder = tracking_recorder_class(self.datastore)
-        self._ready(recorder)
-        return recorder
-
-    def process_recorder(self) -> ProcessRecorder:
-        topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
-        cls = resolve_topic(topic) if topic else SQLiteProcessRecorder
-        recorder = cls(self.datastore)
         self._ready(recorder)
         return recorder
 
