@@ -46,11 +46,16 @@ The loop, in order:
    group is polled after each batch);
 4. when no partition had anything new, poll the group for `poll_s`.
 
-A member that stalls longer than the session timeout is presumed dead and
-its partitions go to the others while it may still be in a batch. That
+A member presumed dead (its heartbeats stopped for a session: a paused
+process, a network split; or it did not poll for `max_poll_interval_ms`)
+loses its partitions to the others while it may still be in a batch. That
 batch's commands may be sent twice (the engine answers the second as a
 retry, by command id), but its rows are not written twice: the checkpoint
 moves by compare-and-set, so the batch that loses drops its rows.
+
+A member left unsettled (joining, or revoked and not assigned again) for
+`settle_timeout_ms` closes its Kafka consumer and joins with a new one; see
+`_Membership` for the kafka-python stall this recovers from.
 
 The embedded store and a Kafka URL that names `partition=N` have no group:
 one process reads that one partition.
@@ -100,6 +105,11 @@ TURN_S: Final = 1.0
 JOIN_TIMEOUT_S: Final = 60.0
 # How often a member looks for a membership topic that is not there yet.
 TOPIC_WAIT_S: Final = 1.0
+# A member joining, or revoked and not assigned again, for this long starts over.
+SETTLE_TIMEOUT_MS: Final = 60_000
+# A group request's answer is awaited for a session and this much more.
+REQUEST_MARGIN_MS: Final = 5_000
+CLOSE_TIMEOUT_MS: Final = 5_000
 GROUP_CHARS_MAX: Final = 249
 
 
@@ -136,6 +146,7 @@ class GroupSettings:
     session_timeout_ms: int = SESSION_TIMEOUT_MS
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     max_poll_interval_ms: int = MAX_POLL_INTERVAL_MS
+    settle_timeout_ms: int = SETTLE_TIMEOUT_MS
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.group) <= GROUP_CHARS_MAX:
@@ -145,6 +156,12 @@ class GroupSettings:
             msg = (
                 f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be positive and "
                 f"at most a third of session_timeout_ms ({self.session_timeout_ms})"
+            )
+            raise ValueError(msg)
+        if self.settle_timeout_ms < self.session_timeout_ms + REQUEST_MARGIN_MS:
+            msg = (
+                f"settle_timeout_ms ({self.settle_timeout_ms}) must leave a group request "
+                f"its time: at least session_timeout_ms + {REQUEST_MARGIN_MS}"
             )
             raise ValueError(msg)
         if self.max_poll_interval_ms < self.session_timeout_ms:
@@ -161,16 +178,33 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
     The listener runs inside `poll` (on kafka-python's IO thread while the
     caller waits in `poll`); it only changes the set of owned partitions,
     which the loop reads after each poll.
+
+    A member unsettled (joining, or revoked and not yet assigned again) for
+    longer than `settle_timeout_ms` starts over with a new Kafka consumer:
+    kafka-python 3.0 has been seen here to lose the answer to a leader's
+    SyncGroup and then never find the coordinator again, so that the member
+    is dropped from the group and never rejoins on its own.
     """
 
-    def __init__(self, store: KafkaSettings, group: GroupSettings) -> None:
-        self.topic = store.topic(MEMBERSHIP_TOPIC)
+    def __init__(
+        self, store: KafkaSettings, group: GroupSettings, out: Callable[[str], None]
+    ) -> None:
+        self.store = store
+        self.settings = group
+        self.out = out
         self.group = group.group
+        self.topic = store.topic(MEMBERSHIP_TOPIC)
         self._owned: frozenset[int] = frozenset()
         self._lock = threading.Lock()
+        self._unsettled_since: float | None = None
         self.assignments = 0
+        self.restarts = 0
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> KafkaConsumer:
+        store, group = self.store, self.settings
         try:
-            self._consumer = KafkaConsumer(
+            return KafkaConsumer(
                 bootstrap_servers=store.bootstrap_servers,
                 group_id=group.group,
                 client_id=f"{group.group}-member",
@@ -179,16 +213,14 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
                 session_timeout_ms=group.session_timeout_ms,
                 heartbeat_interval_ms=group.heartbeat_interval_ms,
                 max_poll_interval_ms=group.max_poll_interval_ms,
-                request_timeout_ms=max(store.timeout_ms, group.session_timeout_ms + 5_000),
+                request_timeout_ms=group.session_timeout_ms + REQUEST_MARGIN_MS,
                 allow_auto_create_topics=False,
             )
         except KafkaError as error:
             msg = f"cannot join group {group.group!r} at {store.bootstrap_servers}: {error}"
             raise GroupError(msg) from error
 
-    def subscribe(
-        self, *, deadline: float | None, stop: threading.Event | None, out: Callable[[str], None]
-    ) -> bool:
+    def subscribe(self, *, deadline: float | None, stop: threading.Event | None) -> bool:
         """Join the group once this client knows the membership topic; False if stopped first.
 
         kafka-python refreshes metadata before a first join only for pattern
@@ -201,12 +233,16 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
                 msg = f"no topic {self.topic!r} on the broker: has the engine created the store?"
                 raise GroupError(msg)
             if not waiting:
-                out(f"group {self.group}: waiting for topic {self.topic} (the engine creates it)")
+                self.out(
+                    f"group {self.group}: waiting for topic {self.topic} (the engine creates it)"
+                )
                 waiting = True
             if stop is None:
                 time.sleep(TOPIC_WAIT_S)
             elif stop.wait(TOPIC_WAIT_S):
                 return False
+        with self._lock:
+            self._unsettled_since = time.monotonic()
         self._consumer.subscribe([self.topic], listener=self)
         return True
 
@@ -223,6 +259,12 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
         with self._lock:
             return self._owned
 
+    @property
+    def settled(self) -> bool:
+        """Assigned its partitions by the group, with no rebalance begun since."""
+        with self._lock:
+            return self._unsettled_since is None
+
     def poll(self, timeout_s: float = 0.0) -> frozenset[int]:
         """Heartbeats and rebalances; the partitions owned after."""
         try:
@@ -235,7 +277,26 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
         except KafkaError as error:
             msg = f"group {self.group!r}: {error}"
             raise GroupError(msg) from error
+        self._settle()
         return self.owned
+
+    def _settle(self) -> None:
+        """A new consumer if this one has been unsettled too long (see the class docstring)."""
+        with self._lock:
+            since = self._unsettled_since
+        if since is None or time.monotonic() - since < self.settings.settle_timeout_ms / 1000:
+            return
+        self.out(
+            f"group {self.group}: no assignment for {self.settings.settle_timeout_ms} ms; "
+            "joining again with a new consumer"
+        )
+        self._consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+        self._consumer = self._new_consumer()
+        with self._lock:
+            self._owned = frozenset()
+            self._unsettled_since = time.monotonic()
+        self.restarts += 1
+        self._consumer.subscribe([self.topic], listener=self)
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         self._drop(revoked)
@@ -247,16 +308,19 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
         mine = {tp.partition for tp in assigned if tp.topic == self.topic}
         with self._lock:
             self._owned = self._owned | mine
+            self._unsettled_since = None
             self.assignments += 1
 
     def _drop(self, partitions: Any) -> None:
         gone = {tp.partition for tp in partitions if tp.topic == self.topic}
         with self._lock:
             self._owned = self._owned - gone
+            if self._unsettled_since is None:
+                self._unsettled_since = time.monotonic()
 
     def close(self) -> None:
         """Give the partitions up and leave the group, so the others take them at once."""
-        self._consumer.close(autocommit=False)
+        self._consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
 
 class GroupRunner:
@@ -302,25 +366,27 @@ class GroupRunner:
         """
         deadline = time.monotonic() + join_timeout_s if stop is None else None
         with self._membership() as membership:
-            if not membership.subscribe(deadline=deadline, stop=stop, out=self.out):
+            if not membership.subscribe(deadline=deadline, stop=stop):
                 return
             if deadline is not None:
                 self._join(membership, deadline)
             while stop is None or not stop.is_set():
-                self._sync(membership.poll())
+                membership.poll()
+                self._sync(membership)
                 if not self._round(membership, stop):
                     if stop is None:
                         return
-                    self._sync(membership.poll(poll_s))
+                    membership.poll(poll_s)
+                    self._sync(membership)
 
     @contextmanager
     def _membership(self) -> Iterator[_Membership]:
-        membership = _Membership(kafka_settings(self.store_url), self.settings)
+        membership = _Membership(kafka_settings(self.store_url), self.settings, self.out)
         try:
             yield membership
         finally:
             membership.close()
-            self._sync(frozenset())
+            self._sync(None)
 
     def _join(self, membership: _Membership, deadline: float) -> None:
         """Wait for the group's first assignment to this member (which may be no partition)."""
@@ -348,14 +414,21 @@ class GroupRunner:
             done |= self._workers[partition].run_while(keep_going) > 0
         return done
 
-    def _sync(self, owned: frozenset[int]) -> None:
-        """Step 2: workers for the partitions owned, and for no other."""
-        if owned == self.partitions:
+    def _sync(self, membership: _Membership | None) -> None:
+        """Step 2: workers for the partitions owned, and, once the group has settled, for no
+        other. Mid-rebalance a revoked partition's worker is kept, idle (`_round` skips it):
+        the sticky assignor most likely hands the partition back, and a worker reopened
+        would read its partition of the store from the start again. None: close them all."""
+        owned = frozenset() if membership is None else membership.owned
+        settled = membership is None or membership.settled
+        gone = self.partitions - owned if settled else frozenset()
+        new = owned - self.partitions
+        if not gone and not new:
             return
-        for partition in sorted(self.partitions - owned):
+        for partition in sorted(gone):
             del self._workers[partition]
             self._factories.pop(partition).close()
-        for partition in sorted(owned - self.partitions):
+        for partition in sorted(new):
             factory = open_factory(self.store_url, KAFKA_PARTITION=str(partition))
             try:
                 self._workers[partition] = self.start(factory.application_recorder())
@@ -363,5 +436,5 @@ class GroupRunner:
                 factory.close()
                 raise
             self._factories[partition] = factory
-        listed = ", ".join(map(str, sorted(owned))) or "none"
+        listed = ", ".join(map(str, sorted(self.partitions))) or "none"
         self.out(f"group {self.settings.group}: partitions {listed}")

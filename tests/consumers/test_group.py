@@ -22,11 +22,14 @@ from typing import Any, ClassVar
 import msgspec
 import pytest
 from eventsourcing.persistence import ApplicationRecorder
+from kafka import KafkaConsumer
+from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
 from consumers.consumer import Consumer, Effects, Runner
 from consumers.group import GroupRunner, GroupSettings, Worker, default_group, is_grouped
 from engine.commands import AnyCommand
 from engine.events import StreamEvent
+from engine.kafka import Broker
 from engine.store import open_factory
 from projections.db import Database, connect
 from projections.runner import partition_of
@@ -35,6 +38,11 @@ from tests.consumers.conftest import STORE_PARTITIONS, Json, KafkaStore, credit,
 BATCH_NOTIFICATIONS = 3
 WAIT_S = 60.0
 POLL_S = 0.05
+# The shortest a 10 s session allows: a member whose client stalls starts over soon.
+SETTLE_TIMEOUT_MS = 15_000
+# The broker's shortest session (group.min.session.timeout.ms), and the settle timeout it allows.
+SHORTEST_SESSION_MS = 6_000
+SHORTEST_SETTLE_MS = SHORTEST_SESSION_MS + 5_000
 
 _commands = msgspec.json.Decoder(list[AnyCommand])
 
@@ -153,7 +161,7 @@ class Member:
                     )
                     return Watched(runner, watch, self.name)
 
-                settings = GroupSettings(group)
+                settings = GroupSettings(group, settle_timeout_ms=SETTLE_TIMEOUT_MS)
                 GroupRunner(store.url, settings, start, out=self.lines.append).run(
                     stop=self.stop, poll_s=POLL_S
                 )
@@ -163,7 +171,8 @@ class Member:
     @property
     def owned(self) -> str | None:
         """The partitions of its last membership line, as `0, 1`, `0` or `none`."""
-        return self.lines[-1].rsplit("partitions ", 1)[1] if self.lines else None
+        heads = [line for line in self.lines if ": partitions " in line]
+        return heads[-1].split(": partitions ", 1)[1] if heads else None
 
     def leave(self) -> None:
         self.stop.set()
@@ -271,3 +280,68 @@ def test_a_store_url_naming_a_partition_has_no_group(kafka_store: KafkaStore) ->
 
 def _never() -> Worker:
     raise AssertionError("no worker is started without a group")
+
+
+class Idle:
+    """A worker with nothing to do."""
+
+    def run_while(self, keep_going: Callable[[], bool]) -> int:
+        return 0
+
+
+def test_a_member_kept_waiting_past_its_settle_timeout_joins_again_and_then_takes_its_share(
+    kafka_broker: Broker, kafka_store: KafkaStore
+) -> None:
+    """A member of the group that stops polling holds a rebalance up until its own rebalance
+    timeout; the member waiting on it joins again with a new consumer at its settle timeout."""
+    group = f"{kafka_store.prefix}stalled"
+    kafka_store.submit(0, orders(0, 0, 1))
+    stalled = KafkaConsumer(
+        bootstrap_servers=kafka_broker.bootstrap,
+        group_id=group,
+        max_poll_interval_ms=120_000,
+        enable_auto_commit=False,
+        partition_assignment_strategy=(StickyPartitionAssignor,),
+    )
+    stalled.subscribe([f"{kafka_store.prefix}orders"])
+    deadline = time.monotonic() + WAIT_S
+    while not stalled.assignment():
+        assert time.monotonic() < deadline, "the stalled member was never assigned"
+        stalled.poll(timeout_ms=100)
+    lines: list[str] = []
+    stop = threading.Event()
+    runner = GroupRunner(
+        kafka_store.url,
+        GroupSettings(
+            group,
+            session_timeout_ms=SHORTEST_SESSION_MS,
+            heartbeat_interval_ms=SHORTEST_SESSION_MS // 3,
+            settle_timeout_ms=SHORTEST_SETTLE_MS,
+        ),
+        lambda _recorder: Idle(),
+        out=lines.append,
+    )
+
+    def run() -> None:
+        try:
+            runner.run(stop=stop, poll_s=POLL_S)
+        except BaseException as error:
+            lines.append(f"failed: {error!r}")
+
+    waiting = threading.Thread(target=run)
+    waiting.start()
+    try:
+        again = f"group {group}: no assignment for {SHORTEST_SETTLE_MS} ms; joining again"
+        deadline = time.monotonic() + WAIT_S
+        while not any(line.startswith(again) for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
+        assert not any(": partitions " in line for line in lines), "assigned while stalled"
+        stalled.close()
+        while f"group {group}: partitions 0, 1" not in lines:
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
+    finally:
+        stalled.close()
+        stop.set()
+        waiting.join(WAIT_S)
