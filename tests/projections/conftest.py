@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eventsourcing.persistence import ApplicationRecorder
@@ -56,3 +56,23 @@ def db(db_url: str) -> Iterator[Database]:
 def dump(db: Database, table: str) -> list[tuple[Any, ...]]:
     """Every row of `table`, in key order, as plain tuples."""
     return [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+
+
+class NotificationsOnly:
+    """A store through eventsourcing's notification interface alone, as the runner
+    reads a recorder that does not say where commits begin: in pages of
+    notifications, which may cut a commit. Tests that check a read model batch by
+    batch read so, for batches of the size they ask whatever the engine's commits."""
+
+    def __init__(self, store: ApplicationRecorder) -> None:
+        self.store = store
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        return self.store.select_notifications(*args, **kwargs)
+
+    def max_notification_id(self) -> int | None:
+        return self.store.max_notification_id()
+
+
+def by_notifications(store: ApplicationRecorder) -> ApplicationRecorder:
+    return cast(ApplicationRecorder, NotificationsOnly(store))

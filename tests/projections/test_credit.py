@@ -31,7 +31,7 @@ from projections.db import Database
 from projections.projection import Projection
 from projections.queries import credit_decisions, exposure, exposures, review_queue
 from projections.runner import catch_up, rebuild
-from tests.projections.conftest import dump
+from tests.projections.conftest import by_notifications, dump
 
 BATCH_EVENTS = 1_500
 
@@ -141,7 +141,7 @@ def test_exposure_and_review_queue_follow_the_engine_batch_by_batch(
         queued["cuts"] += bool(queue)
         exposed["cuts"] += any(a.exposure_cents for a in at.accounts.values())
 
-    catch_up(db, demo_store, [Credit()], events_max=BATCH_EVENTS, progress=check)
+    catch_up(db, by_notifications(demo_store), [Credit()], events_max=BATCH_EVENTS, progress=check)
 
     # Checked at several points where the queue and the exposure were not empty.
     assert queued["cuts"] >= 2

@@ -13,6 +13,7 @@ from projections.db import Database
 from projections.logistics import Logistics
 from projections.queries import backlog, pick_lines, pick_list, shipments
 from projections.runner import catch_up
+from tests.projections.conftest import by_notifications
 from tests.projections.test_credit import BATCH_EVENTS, EngineAt, replays_idempotently
 
 
@@ -48,7 +49,9 @@ def test_pick_lists_and_backlog_follow_the_engine_batch_by_batch(
             assert level.orders == len({h[0] for h in mine})
         seen["cuts"] += bool(expected)
 
-    catch_up(db, demo_store, [Logistics()], events_max=BATCH_EVENTS, progress=check)
+    catch_up(
+        db, by_notifications(demo_store), [Logistics()], events_max=BATCH_EVENTS, progress=check
+    )
 
     assert seen["cuts"] >= 2
 

@@ -29,7 +29,7 @@ from projections.runner import (
     rebuild,
     status,
 )
-from tests.projections.conftest import dump
+from tests.projections.conftest import by_notifications, dump
 
 _MOVEMENTS = (StockReceived, StockAdjusted, StockRestocked, StockShipped)
 
@@ -95,9 +95,10 @@ class _Breaks(Inventory):
 
 
 def test_rows_and_checkpoint_commit_together(db: Database, demo_store: ApplicationRecorder) -> None:
+    store = by_notifications(demo_store)
     with pytest.raises(RuntimeError, match="the projection broke"):
-        catch_up(db, demo_store, [_Breaks()], events_max=1_000)
-    first_last, first_batch = next(read_batches(demo_store, 0, 1_000))
+        catch_up(db, store, [_Breaks()], events_max=1_000)
+    first_last, first_batch = next(read_batches(store, 0, 1_000))
     moved = sum(isinstance(e.data, _MOVEMENTS) for _, e in first_batch)
 
     # Exactly the first batch is in: its rows and its checkpoint, nothing of the second.
@@ -126,7 +127,7 @@ def test_a_cancelled_rebuild_leaves_the_live_tables_and_a_retry_finishes(
             raise _CancelledError
 
     with pytest.raises(_CancelledError):
-        rebuild(db, demo_store, select(), events_max=800, progress=cancel)
+        rebuild(db, by_notifications(demo_store), select(), events_max=800, progress=cancel)
     assert _tables(db) == live
     assert _checkpoint(db, "orders") == demo_store.max_notification_id()
 
@@ -143,7 +144,7 @@ def test_a_rebuild_past_its_held_rows_goes_on_loading_them(
 ) -> None:
     catch_up(db, demo_store, select())
     live = _tables(db)
-    rebuild(db, demo_store, select(), events_max=800, held_rows_max=50)
+    rebuild(db, by_notifications(demo_store), select(), events_max=800, held_rows_max=50)
     assert _tables(db) == live
 
 

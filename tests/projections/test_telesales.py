@@ -13,6 +13,7 @@ from projections.db import Database
 from projections.queries import call_list
 from projections.runner import catch_up
 from projections.telesales import Telesales
+from tests.projections.conftest import by_notifications
 from tests.projections.test_credit import BATCH_EVENTS, EngineAt, replays_idempotently
 
 _CALLS = {OrderStatus.CREDIT_HELD: "credit_held", OrderStatus.EXPIRED: "expired"}
@@ -45,7 +46,9 @@ def test_call_list_follows_the_engine_batch_by_batch(
             assert call.held_reason == orders[call.order_id].held_reason
         seen["held"] += any(reason == "credit_held" for reason, _, _ in expected.values())
 
-    catch_up(db, demo_store, [Telesales()], events_max=BATCH_EVENTS, progress=check)
+    catch_up(
+        db, by_notifications(demo_store), [Telesales()], events_max=BATCH_EVENTS, progress=check
+    )
 
     assert seen["held"] >= 2
 
