@@ -9,7 +9,8 @@ function of (rows before, events) to rows after, testable without SQL, and
 each row is written once per batch however many events touched it.
 
 Rows are dicts keyed by column name. A key is the tuple of a table's key
-column values, in the table's order.
+column values, in the table's order. Events come as `ProjectedEvent`s: a
+stream event with the id of the command that caused it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "HeldRows",
     "Key",
     "Positioned",
+    "ProjectedEvent",
     "Projection",
     "Rows",
     "Table",
@@ -41,8 +43,23 @@ TEXT: Final = "TEXT"
 BIGINT: Final = "BIGINT"
 
 Key = tuple[Any, ...]
+
+
+class ProjectedEvent(StreamEvent, frozen=True, gc=False, kw_only=True):
+    """A stream event with what read models need of its lineage besides.
+
+    `causation_id` is the 16 bytes of the envelope's causation id, as the
+    store keeps them: the command that caused the event (the engine stamps
+    all of a command's events with its id, and writes them one after the
+    other in one commit). Bytes, not a `UUID`: read models only compare and
+    count them, and a `UUID` an event would cost the decoding a sixth more.
+    """
+
+    causation_id: bytes
+
+
 # An event with its notification id in the store it was read from.
-Positioned = tuple[int, StreamEvent]
+Positioned = tuple[int, ProjectedEvent]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+# The consumers' dead-letter table lives in the read-model database; its name is theirs.
+from consumers.dlq import DEAD_LETTERS
 from projections.clock import DAY_S
 from projections.db import Database, where
 from projections.planning import (
@@ -31,11 +33,14 @@ __all__ = [
     "CustomerOrder",
     "CustomerSummary",
     "DailyRevenue",
+    "DeadLetterCount",
     "Exposure",
     "MarketingRow",
     "Movement",
     "OrderRow",
     "PickLine",
+    "PlatformFigures",
+    "PlatformPeriod",
     "Rejection",
     "ReviewItem",
     "Shipment",
@@ -49,6 +54,7 @@ __all__ = [
     "customer_orders",
     "customers",
     "daily_revenue",
+    "dead_letters",
     "exposure",
     "exposures",
     "low_stock",
@@ -59,6 +65,8 @@ __all__ = [
     "pick_lines",
     "pick_list",
     "planning",
+    "platform",
+    "platform_periods",
     "rejections",
     "reorder_suggestions",
     "review_queue",
@@ -793,4 +801,84 @@ def rejections(
         clause,
         (*params, *paging),
         "day, event, command, reason" + page,
+    )
+
+
+class PlatformPeriod(msgspec.Struct, frozen=True, kw_only=True):
+    """Commands the engine answered and events it wrote in an hour or day, UTC wall clock."""
+
+    period: str
+    commands: int
+    events: int
+
+
+class DeadLetterCount(msgspec.Struct, frozen=True, kw_only=True):
+    """Events a consumer could not handle and that wait for a person (`stockledger dlq`)."""
+
+    consumer: str
+    letters: int
+    oldest_failed_at: str
+    newest_failed_at: str
+
+
+class PlatformFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """The platform's load per period, and the dead letters waiting beside it."""
+
+    periods: list[PlatformPeriod]
+    dead_letters: list[DeadLetterCount]
+
+
+def platform_periods(
+    db: Database,
+    *,
+    per: str = "hour",
+    since: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> list[PlatformPeriod]:
+    """Commands and events (all topics) per `per` hour or day, oldest first, from `since` on."""
+    width = THROUGHPUT_PERIODS.get(per)
+    if width is None:
+        msg = f"platform figures per {per!r}: choose one of {list(THROUGHPUT_PERIODS)}"
+        raise ValueError(msg)
+    clause, params = where(("hour >= ?", since))
+    page, paging = _page(limit, offset)
+    period = f"SUBSTR(hour, 1, {width})"
+    found = db.execute(
+        f"SELECT period, SUM(commands), SUM(events) FROM ("
+        f"SELECT {period} AS period, commands, 0 AS events FROM platform_commands{clause} "
+        f"UNION ALL SELECT {period} AS period, 0 AS commands, events "
+        f"FROM platform_throughput{clause}"
+        f") AS counted GROUP BY period ORDER BY period{page}",
+        (*params, *params, *paging),
+    )
+    return [PlatformPeriod(period=p, commands=int(c), events=int(e)) for p, c, e in found]
+
+
+def dead_letters(db: Database) -> list[DeadLetterCount]:
+    """Dead letters per consumer; none where no consumer has run on this database."""
+    if not db.table_exists(DEAD_LETTERS):
+        return []
+    found = db.execute(
+        f"SELECT consumer, COUNT(*), MIN(failed_at), MAX(failed_at) FROM {DEAD_LETTERS} "
+        "GROUP BY consumer ORDER BY consumer"
+    )
+    return [
+        DeadLetterCount(consumer=c, letters=int(n), oldest_failed_at=o, newest_failed_at=w)
+        for c, n, o, w in found
+    ]
+
+
+def platform(
+    db: Database,
+    *,
+    per: str = "hour",
+    since: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    offset: int = 0,
+) -> PlatformFigures:
+    """Commands and events per period (paged), and every consumer's dead letters."""
+    return PlatformFigures(
+        periods=platform_periods(db, per=per, since=since, limit=limit, offset=offset),
+        dead_letters=dead_letters(db),
     )

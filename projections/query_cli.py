@@ -481,6 +481,31 @@ def throughput_command(
     _emit(found, f"throughput per {per}", as_json)
 
 
+@query_app.command("platform")
+def platform_command(
+    per: Annotated[str, typer.Option(help="Per hour or per day.")] = "hour",
+    since: Annotated[
+        str | None, typer.Option(help="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+    ] = None,
+    limit: LimitOption = queries.LIMIT_DEFAULT,
+    offset: OffsetOption = 0,
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+) -> None:
+    """Commands answered and events written per hour (or day), and the dead letters
+    each consumer left for a person (stockledger dlq list)."""
+    if per not in queries.THROUGHPUT_PERIODS:
+        choices = ", ".join(queries.THROUGHPUT_PERIODS)
+        raise typer.BadParameter(f"{per!r} is not one of {choices}", param_hint="--per")
+    with _read_models(db) as database:
+        found = queries.platform(database, per=per, since=since, limit=limit, offset=offset)
+    if as_json:
+        _emit(found, "platform", as_json=True)
+        return
+    _emit(found.periods, f"commands and events per {per}", as_json=False)
+    _emit(found.dead_letters, "dead letters", as_json=False)
+
+
 @query_app.command("rejections")
 def rejections_command(
     since: Annotated[

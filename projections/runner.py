@@ -28,7 +28,7 @@ from __future__ import annotations
 import gc
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,14 +43,15 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
-from engine.codec import decode_for_replay
-from engine.events import SCHEMA_VERSIONS, TOPICS, StreamEvent
+from engine.codec import decode
+from engine.events import SCHEMA_VERSIONS, TOPICS, Envelope
 from engine.store.packing import Commit
 from projections.db import Database
 from projections.projection import (
     HeldRows,
     Key,
     Positioned,
+    ProjectedEvent,
     Projection,
     Rows,
     Table,
@@ -83,7 +84,8 @@ PAGE_NOTIFICATIONS: Final = 10_000
 REBUILD_SUFFIX: Final = "__rebuild"
 CHECKPOINTS_TABLE: Final = "projection_checkpoints"
 
-_events_decoder: Final = msgspec.msgpack.Decoder(list[StreamEvent])
+_events_decoder: Final = msgspec.msgpack.Decoder(list[ProjectedEvent])
+_event_decoder: Final = msgspec.msgpack.Decoder(ProjectedEvent)
 _raw_decoder: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _ENGINE_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
 _event: Final = itemgetter(1)
@@ -188,17 +190,44 @@ def _decode_commit(first: int, commit: Commit) -> tuple[int, list[Positioned]]:
             events = None
         if events is None or not _current(events):
             raws = _raw_decoder.decode(commit.states_array)
-            events = decode_for_replay(bytes(raw) for raw in raws)
+            events = _decode_each(bytes(raw) for raw in raws)
         return len(topics.of), list(zip(range(first, first + len(events)), events, strict=True))
     # Another application's events share the store: read only the engine's.
     positioned = []
     for i, (_, _, topic, state) in enumerate(commit.events()):
         if topic.startswith(_ENGINE_PREFIXES):
-            positioned.append((first + i, decode_for_replay([state])[0]))
+            positioned.append((first + i, _decode_each([state])[0]))
     return len(topics.of), positioned
 
 
-def _current(events: list[StreamEvent]) -> bool:
+def _decode_each(items: Iterable[bytes]) -> list[ProjectedEvent]:
+    """Stored envelopes one by one; one of an older shape (or not in the store's
+    usual encoding) is decoded whole, upcast, and its causation id kept."""
+    events = []
+    for item in items:
+        try:
+            event = _event_decoder.decode(item)
+        except msgspec.DecodeError:
+            event = _projected(decode(item))
+        else:
+            if SCHEMA_VERSIONS.get(type(event.data)) != event.schema_version:
+                event = _projected(decode(item))
+        events.append(event)
+    return events
+
+
+def _projected(envelope: Envelope) -> ProjectedEvent:
+    return ProjectedEvent(
+        stream_id=envelope.stream_id,
+        version=envelope.version,
+        timestamp=envelope.timestamp,
+        schema_version=envelope.schema_version,
+        data=envelope.data,
+        causation_id=envelope.causation_id.bytes,
+    )
+
+
+def _current(events: list[ProjectedEvent]) -> bool:
     """Whether every event is in its payload's current shape (none to upcast).
 
     Gathered without a Python call an event: while every payload's current
@@ -246,7 +275,7 @@ def _read_notifications(
         after, min(events_max, PAGE_NOTIFICATIONS), inclusive_of_start=False
     ):
         mine = [n for n in page if n.topic.startswith(_ENGINE_PREFIXES)]
-        events = decode_for_replay(n.state for n in mine)
+        events = _decode_each(n.state for n in mine)
         after = page[-1].id
         yield after, [(n.id, e) for n, e in zip(mine, events, strict=True)]
 

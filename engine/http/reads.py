@@ -429,6 +429,24 @@ async def get_throughput(
     )
 
 
+@get("/platform", summary="Commands and events per hour or day, and dead letters")
+async def get_platform(
+    state: State,
+    per: Annotated[str, Parameter(description="hour or day.")] = "hour",
+    since: Annotated[
+        str | None, Parameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+    ] = None,
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
+) -> queries.PlatformFigures:
+    """Commands the engine answered and events it wrote per period (paged, oldest
+    first, on the envelopes' wall clock), and each consumer's dead letters."""
+    _choose("per", [per], queries.THROUGHPUT_PERIODS)
+    return await _read_models(state).read(
+        queries.platform, per=per, since=since, limit=limit, offset=offset
+    )
+
+
 @get("/rejections", summary="Rejections by reason")
 async def get_rejections(
     state: State,
@@ -484,6 +502,7 @@ _HANDLERS: Final[Sequence[ControllerRouterHandler]] = (
     get_reorder_suggestions,
     get_kpis,
     get_throughput,
+    get_platform,
     get_rejections,
 )
 

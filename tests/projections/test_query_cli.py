@@ -316,9 +316,27 @@ def test_throughput_and_rejections_json_round_trip(read_db: tuple[str, Database]
     assert decoded(output, list[queries.Rejection]) == expected
 
 
+def test_platform_json_round_trips_and_the_table_shows_dead_letters(
+    read_db: tuple[str, Database],
+) -> None:
+    url, db = read_db
+    for per in queries.THROUGHPUT_PERIODS:
+        code, output = query(url, "platform", "--per", per, "--json")
+        assert code == 0, output
+        found = decoded(output, queries.PlatformFigures)
+        assert found == queries.platform(db, per=per)
+        assert found.periods
+        assert all(p.commands > 0 for p in found.periods)
+    code, output = query(url, "platform")
+    assert code == 0, output
+    assert "commands and events per hour" in output
+    assert "dead letters: none" in output
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
+        (["platform", "--per", "week"], "--per"),
         (["kpis", "--by", "region"], "--by"),
         (["kpis", "--since", "-1"], "--since"),
         (["throughput", "--per", "week"], "--per"),

@@ -54,6 +54,7 @@ READ_PATHS: Final = {
     "GET /reorder-suggestions",
     "GET /kpis",
     "GET /throughput",
+    "GET /platform",
     "GET /rejections",
 }
 EVERY: Final = {"limit": queries.LIMIT_MAX}
@@ -250,6 +251,16 @@ def test_throughput_and_rejections(demo: Demo) -> None:
     assert found == [r for r in rejected if r.day >= day and r.event == event]
 
 
+def test_platform_figures(demo: Demo) -> None:
+    for per in queries.THROUGHPUT_PERIODS:
+        found = get(demo, "/platform", queries.PlatformFigures, per=per, **EVERY)
+        assert found == queries.platform(demo.db, per=per, limit=queries.LIMIT_MAX)
+        assert found.periods
+    hour = queries.platform(demo.db, per="hour").periods[-1].period
+    found = get(demo, "/platform", queries.PlatformFigures, since=hour, **EVERY)
+    assert [p.period for p in found.periods] == [hour]
+
+
 @pytest.mark.parametrize(
     ("path", "says"),
     [
@@ -284,6 +295,7 @@ def test_an_unknown_id_is_404(demo: Demo, path: str, says: str) -> None:
         ("/kpis", {"since": -1}, "since"),
         ("/kpis", {"since": LOGICAL_DAY_MAX + 1}, "since"),
         ("/throughput", {"per": "week"}, "per"),
+        ("/platform", {"per": "week"}, "per"),
         ("/rejections", {"since": "yesterday"}, "since"),
         ("/shipments", {"limit": 0}, "limit"),
     ],
