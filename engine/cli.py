@@ -117,13 +117,13 @@ def demo(
         for leftover in sqlite_path(store).parent.glob(sqlite_path(store).name + "*"):
             leftover.unlink()
     store = _fresh_kafka_topics(store)
-    recorder = _recorder(store)
-    if recorder.max_notification_id() is not None:
-        msg = f"{store} already holds events; the demo needs an empty store"
-        raise typer.BadParameter(msg, param_hint="--store")
     settings = SimulatorSettings(orders=orders, customers=customers, skus=skus, seed=seed)
-    with _progress_bar(disable=as_json) as progress:
-        summary = run_demo(recorder, settings, progress("orders"))
+    with _recorder(store) as recorder:
+        if recorder.max_notification_id() is not None:
+            msg = f"{store} already holds events; the demo needs an empty store"
+            raise typer.BadParameter(msg, param_hint="--store")
+        with _progress_bar(disable=as_json) as progress:
+            summary = run_demo(recorder, settings, progress("orders"))
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -181,12 +181,15 @@ def flash_sale(
         factory = open_factory(store)
     except StoreURLError as error:
         raise typer.BadParameter(str(error), param_hint="--store") from None
-    recorder = factory.application_recorder()
-    with _progress_bar(disable=as_json) as stages:
-        summary = run_flash_sale(
-            recorder, settings, lambda stage, done, total: stages(stage)(done, total)
-        )
-    factory.close()
+    try:
+        with _progress_bar(disable=as_json) as stages:
+            summary = run_flash_sale(
+                factory.application_recorder(),
+                settings,
+                lambda stage, done, total: stages(stage)(done, total),
+            )
+    finally:
+        factory.close()
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -230,14 +233,17 @@ def submit(
 ) -> None:
     """Apply commands from JSON lines; print one JSON answer per line (events or error)."""
     factory = _factory(store)
-    engine = Engine.open(
-        factory.application_recorder(), snapshots=factory.aggregate_recorder("snapshots")
-    )
-    refused = 0
-    for reply in answer_lines(engine, source):
-        refused += isinstance(reply, Refused)
-        sys.stdout.buffer.write(msgspec.json.encode(reply) + b"\n")
-    sys.stdout.flush()
+    try:
+        engine = Engine.open(
+            factory.application_recorder(), snapshots=factory.aggregate_recorder("snapshots")
+        )
+        refused = 0
+        for reply in answer_lines(engine, source):
+            refused += isinstance(reply, Refused)
+            sys.stdout.buffer.write(msgspec.json.encode(reply) + b"\n")
+        sys.stdout.flush()
+    finally:
+        factory.close()
     if refused:
         typer.echo(f"{refused} line(s) refused; the others were applied", err=True)
         raise typer.Exit(1)
@@ -250,8 +256,15 @@ def _factory(store: str) -> InfrastructureFactory[Any]:
         raise typer.BadParameter(str(error), param_hint="--store") from None
 
 
-def _recorder(store: str) -> ApplicationRecorder:
-    return _factory(store).application_recorder()
+@contextmanager
+def _recorder(store: str) -> Iterator[ApplicationRecorder]:
+    """The store's application recorder, closed after: a Kafka store's clients
+    would otherwise outlive the command (and, in tests, the broker)."""
+    factory = _factory(store)
+    try:
+        yield factory.application_recorder()
+    finally:
+        factory.close()
 
 
 @app.command()
@@ -260,7 +273,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Replay the whole store and check every invariant; exit 1 at the first violation."""
-    report = verify_store(_recorder(store))
+    with _recorder(store) as recorder:
+        report = verify_store(recorder)
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
     else:
@@ -277,7 +291,8 @@ def history_command(
 ) -> None:
     """Every event of a stream, with the stream's state after each one."""
     try:
-        rows = history(_recorder(store), stream)
+        with _recorder(store) as recorder:
+            rows = history(recorder, stream)
     except HistoryError as error:
         raise typer.BadParameter(str(error), param_hint="STREAM") from None
     if as_json:
@@ -305,7 +320,8 @@ def state(
     """A stream's state at a version (--at) or as of a time (--as-of); else its latest."""
     when = as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)
     try:
-        folded, envelope = state_at(_recorder(store), stream, version=at, as_of=when)
+        with _recorder(store) as recorder:
+            folded, envelope = state_at(recorder, stream, version=at, as_of=when)
     except (HistoryError, ValueError) as error:
         raise typer.BadParameter(str(error), param_hint="STREAM / --at / --as-of") from None
     if as_json:

@@ -8,6 +8,7 @@ test a fresh topic-name prefix, so no test sees another's topics on the shared b
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine.kafka import Broker, BrokerError
+from engine.store.kafka import KafkaDatastore
 
 
 def free_ports(count: int) -> list[int]:
@@ -47,6 +49,11 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     try:
         yield broker
     finally:
+        # Clients still open would retry the stopped broker from their own
+        # threads and log each failure after pytest has closed its streams.
+        for datastore in list(KafkaDatastore._shared.values()):
+            datastore.close()
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
         broker.stop()
 
 
