@@ -3,6 +3,10 @@ campaign per day, with cancellation and return rates.
 
 Time is the engine's logical clock (`projections.clock`): a campaign's days
 are business days, which the demo moves through in seconds of wall time.
+`marketing_calendar` records day zero, the UTC date of the first event the
+projection folded, so a query can take a date (`projections.clock.logical_day`).
+A read model built before it was recorded has none, and says so when asked
+for a date, until it is rebuilt.
 
 Every figure is booked to the logical day the order was *placed* (its cohort),
 with the channel and campaign it came from, so a day's conversion is the
@@ -39,13 +43,23 @@ from engine.events import (
     OrderPlaced,
     OrderRejected,
 )
-from projections.clock import CLOCK_KEY, DAY_S, clock_row, clock_table
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table
+from projections.clock import CLOCK_KEY, DAY_S, calendar_table, clock_table
+from projections.projection import (
+    BIGINT,
+    TEXT,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    stamp,
+)
 
 __all__ = ["Marketing"]
 
 ORDERS: Final = "marketing_orders"
 CLOCK: Final = "marketing_clock"
+CALENDAR: Final = "marketing_calendar"
 
 # What each event sets to 1 on the order's row (OrderConfirmed also books revenue).
 _FLAGS: Final = {
@@ -95,10 +109,12 @@ class Marketing(Projection):
             indexes=(("day",),),
         ),
         clock_table(CLOCK),
+        calendar_table(CALENDAR),
     )
 
     def keys(self, events: Sequence[Positioned]) -> Iterator[tuple[str, Key]]:
         yield CLOCK, CLOCK_KEY
+        yield CALENDAR, CLOCK_KEY
         tracked = _TRACKED
         for _, event in events:
             data = event.data
@@ -107,7 +123,14 @@ class Marketing(Projection):
                 yield ORDERS, (data.order_id,)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
-        clock = clock_row(rows, CLOCK)
+        if not events:
+            return
+        clock = rows.row(CLOCK, CLOCK_KEY)
+        if clock is None:
+            # The first event ever folded happened at `now` 0: its date is logical day 0's.
+            clock = rows.insert(CLOCK, CLOCK_KEY, {"id": 0, "now": 0})
+            day_zero = stamp(events[0][1].timestamp)[:10]
+            rows.insert(CALENDAR, CLOCK_KEY, {"id": 0, "day_zero": day_zero})
         now = clock["now"]
         tracked = _TRACKED
         for _, event in events:

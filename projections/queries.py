@@ -8,6 +8,7 @@ bounded by `limit` (at most `LIMIT_MAX`) with `offset` for paging.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -59,6 +60,7 @@ __all__ = [
     "exposures",
     "low_stock",
     "marketing",
+    "marketing_day_zero",
     "movements",
     "order",
     "orders",
@@ -676,6 +678,15 @@ class MarketingRow(msgspec.Struct, frozen=True, kw_only=True):
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def marketing_day_zero(db: Database) -> date | None:
+    """The UTC date of logical day 0 as the marketing read model recorded it; None
+    before it folded anything, or when it was built before it recorded one."""
+    if not db.table_exists("marketing_calendar"):
+        return None
+    found = db.execute("SELECT day_zero FROM marketing_calendar WHERE id = 0")
+    return date.fromisoformat(found[0][0]) if found else None
 
 
 def marketing(

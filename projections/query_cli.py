@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, NoReturn
 
 import msgspec
@@ -27,6 +27,7 @@ from engine.http.reads import LOGICAL_DAY_MAX
 from engine.orders import OrderStatus
 from projections import queries
 from projections.cli import DbOption, JsonOption
+from projections.clock import DAY_PREFIX, NoDayZeroError, logical_day
 from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
 
 query_app = typer.Typer(
@@ -436,9 +437,11 @@ def kpis_command(
         typer.Option(help="Group by channel or campaign (repeat for both; default both)."),
     ] = None,
     since: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            min=0, max=LOGICAL_DAY_MAX, help="From this logical day on (day 0: the clock's first)."
+            help="From this day on: a date (YYYY-MM-DD) or a logical day (day:N, day:0 the "
+            "clock's first). The logical clock has no calendar: a date counts from day zero, "
+            "the UTC date of the first event the read model folded."
         ),
     ] = None,
     total: Annotated[bool, typer.Option(help="Sum over the days rather than per day.")] = False,
@@ -455,10 +458,29 @@ def kpis_command(
         choices = ", ".join(queries.MARKETING_GROUPS)
         raise typer.BadParameter(f"{unknown} is not one of {choices}", param_hint="--by")
     with _read_models(db) as database:
+        day_zero = queries.marketing_day_zero(database)
+        since_day = None if since is None else _since_day(since, day_zero)
         found = queries.marketing(
-            database, by=groups, per_day=not total, since_day=since, limit=limit, offset=offset
+            database, by=groups, per_day=not total, since_day=since_day, limit=limit, offset=offset
         )
-    _emit(found, f"KPIs by {', '.join(groups) or 'day'}", as_json)
+    title = f"KPIs by {', '.join(groups) or 'day'}"
+    if day_zero is not None:
+        title += f" (logical day 0 is {day_zero.isoformat()})"
+    _emit(found, title, as_json)
+
+
+def _since_day(since: str, day_zero: date | None) -> int:
+    """The logical day `--since` names, through the day zero the marketing read model recorded."""
+    try:
+        day = logical_day(since, day_zero)
+    except NoDayZeroError as error:
+        _fail(f"--since: {error} (stockledger project rebuild marketing)")
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    if day > LOGICAL_DAY_MAX:
+        message = f"{since!r} is past the logical clock's last day, {DAY_PREFIX}{LOGICAL_DAY_MAX}"
+        raise typer.BadParameter(message, param_hint="--since")
+    return day
 
 
 @query_app.command("throughput")

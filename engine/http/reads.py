@@ -47,7 +47,7 @@ from engine.http.dashboard import LOW_STOCK_BELOW_MAX
 from engine.orders import OrderStatus
 from engine.stock.limits import StockLimits
 from projections import queries, select
-from projections.clock import DAY_S
+from projections.clock import DAY_S, NoDayZeroError, logical_day
 from projections.db import Database
 from projections.runner import ProjectionStatus, ensure_schema, status
 
@@ -394,6 +394,14 @@ async def get_kpis(
         int | None,
         Parameter(ge=0, le=LOGICAL_DAY_MAX, description="From this logical day on."),
     ] = None,
+    since_date: Annotated[
+        date | None,
+        Parameter(
+            description="From this date on (instead of since): the logical clock has no "
+            "calendar, so a date counts from day zero, the UTC date of the first event the "
+            "read model folded (GET /kpis/day-zero)."
+        ),
+    ] = None,
     per_day: Annotated[bool, Parameter(description="One row per logical day.")] = True,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
@@ -402,7 +410,13 @@ async def get_kpis(
     per logical day of placement (day 0: the clock's first), by channel and campaign."""
     groups = queries.MARKETING_GROUPS if by is None else tuple(by)
     _choose("by", groups, queries.MARKETING_GROUPS)
-    return await _read_models(state).read(
+    read = _read_models(state).read
+    if since_date is not None:
+        if since is not None:
+            message = "since_date: give since (a logical day) or since_date, not both"
+            raise ValidationException(message, extra=[{"key": "since_date", "message": message}])
+        since = _logical_day("since_date", since_date, await read(queries.marketing_day_zero))
+    return await read(
         queries.marketing,
         by=groups,
         per_day=per_day,
@@ -410,6 +424,27 @@ async def get_kpis(
         limit=limit,
         offset=offset,
     )
+
+
+class DayZero(msgspec.Struct, frozen=True, kw_only=True):
+    """The UTC date of logical day 0 the marketing read model recorded; null before any."""
+
+    day_zero: date | None
+
+
+@get("/kpis/day-zero", summary="The date logical day 0 of the KPIs stands for")
+async def get_kpis_day_zero(state: State) -> DayZero:
+    """The UTC date (envelopes' wall clock) of the first event the marketing read
+    model folded: logical day N of the KPIs is this date plus N days."""
+    return DayZero(day_zero=await _read_models(state).read(queries.marketing_day_zero))
+
+
+def _logical_day(key: str, asked: date, day_zero: date | None) -> int:
+    try:
+        return logical_day(asked.isoformat(), day_zero)
+    except NoDayZeroError as error:
+        message = f"{key}: {error}"
+        raise ValidationException(message, extra=[{"key": key, "message": message}]) from None
 
 
 @get("/throughput", summary="Events per topic and hour or day")
@@ -501,6 +536,7 @@ _HANDLERS: Final[Sequence[ControllerRouterHandler]] = (
     get_sku_plan,
     get_reorder_suggestions,
     get_kpis,
+    get_kpis_day_zero,
     get_throughput,
     get_platform,
     get_rejections,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -21,9 +22,9 @@ from engine.events import (
 )
 from projections.db import Database
 from projections.marketing import Marketing
-from projections.queries import marketing
-from projections.runner import catch_up, rebuild
-from tests.projections.conftest import dump
+from projections.queries import marketing, marketing_day_zero
+from projections.runner import catch_up, ensure_schema, rebuild
+from tests.projections.conftest import by_notifications, dump
 
 DAY_S = 86_400
 
@@ -129,3 +130,22 @@ def test_replay_and_rebuild_change_nothing(db: Database, demo_store: Application
     rebuild(db, demo_store, [Marketing()], events_max=700)
 
     assert {t: dump(db, t) for t in tables} == live
+
+
+def test_day_zero_is_the_date_of_the_first_event_folded(
+    db: Database, demo_store: ApplicationRecorder
+) -> None:
+    ensure_schema(db, [Marketing()])
+    assert marketing_day_zero(db) is None  # nothing folded: no calendar to read a date by
+    first = next(
+        decode(n.state)
+        for n in demo_store.select_notifications(None, 10**9)
+        if isinstance(decode(n.state).data, Marketing.reads or ())
+    )
+
+    catch_up(db, by_notifications(demo_store), [Marketing()], events_max=300)
+
+    assert marketing_day_zero(db) == first.timestamp.astimezone(UTC).date()
+    # Later batches do not move it: it is where the logical clock's day 0 was.
+    rebuild(db, demo_store, [Marketing()], events_max=700)
+    assert marketing_day_zero(db) == first.timestamp.astimezone(UTC).date()

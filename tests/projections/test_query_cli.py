@@ -7,6 +7,7 @@ what they return (which tests/projections/ holds to the engine's state).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from engine.cli import app
 from engine.http.dashboard import LOW_STOCK_BELOW_DEFAULT
 from projections import queries, select
 from projections.db import Database, connect
-from projections.runner import catch_up
+from projections.runner import catch_up, ensure_schema
 
 runner = CliRunner()
 T = TypeVar("T")
@@ -291,11 +292,57 @@ def test_kpis_since_a_logical_day(read_db: tuple[str, Database]) -> None:
     url, db = read_db
     last = queries.marketing(db, by=(), limit=queries.LIMIT_MAX)[-1].day
     assert last is not None
-    code, output = query(url, "kpis", "--by", "channel", "--since", str(last), "--json")
+    code, output = query(url, "kpis", "--by", "channel", "--since", f"day:{last}", "--json")
     assert code == 0, output
     rows = decoded(output, list[queries.MarketingRow])
     assert rows == queries.marketing(db, by=("channel",), since_day=last)
     assert {row.day for row in rows} == {last}
+
+
+def test_kpis_since_a_date_count_from_day_zero(read_db: tuple[str, Database]) -> None:
+    url, db = read_db
+    day_zero = queries.marketing_day_zero(db)
+    assert day_zero is not None
+    # The test demo places every order on logical day 0: on day zero's date, and not after.
+    for days_after, expect_rows in ((-3, True), (0, True), (1, False)):
+        when = (day_zero + timedelta(days=days_after)).isoformat()
+
+        code, output = query(url, "kpis", "--by", "channel", "--since", when, "--json")
+
+        assert code == 0, output
+        rows = decoded(output, list[queries.MarketingRow])
+        assert rows == queries.marketing(db, by=("channel",), since_day=days_after)
+        assert bool(rows) == expect_rows, when
+    code, output = query(url, "kpis", "--by", "channel", "--since", day_zero.isoformat())
+    assert f"logical day 0 is {day_zero.isoformat()}" in " ".join(output.split())
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-11-31", "day:x", "17"])
+def test_kpis_since_a_bad_value_names_the_option_and_the_value(
+    read_db: tuple[str, Database], since: str
+) -> None:
+    url, _ = read_db
+    code, output = query(url, "kpis", "--by", "channel", "--since", since)
+    said = " ".join(output.split())
+    assert code == 2
+    assert "--since" in said
+    assert repr(since) in said
+    assert "YYYY-MM-DD" in said or "day:N" in said
+
+
+def test_kpis_since_a_date_without_day_zero_says_what_to_do(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/empty.db"
+    with connect(url) as db:
+        ensure_schema(db, select())
+    code, output = query(url, "kpis", "--since", "2026-11-20")
+    said = " ".join(output.split())
+    assert code == 1
+    assert "--since" in said
+    assert "2026-11-20" in said
+    assert "stockledger project rebuild marketing" in said
+    code, output = query(url, "kpis", "--since", "day:2", "--json")
+    assert code == 0, output
+    assert decoded(output, list[queries.MarketingRow]) == []
 
 
 def test_throughput_and_rejections_json_round_trip(read_db: tuple[str, Database]) -> None:

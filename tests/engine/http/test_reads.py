@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -53,6 +54,7 @@ READ_PATHS: Final = {
     "GET /planning/{sku}",
     "GET /reorder-suggestions",
     "GET /kpis",
+    "GET /kpis/day-zero",
     "GET /throughput",
     "GET /platform",
     "GET /rejections",
@@ -251,6 +253,19 @@ def test_throughput_and_rejections(demo: Demo) -> None:
     assert found == [r for r in rejected if r.day >= day and r.event == event]
 
 
+def test_kpis_since_a_date_count_from_day_zero(demo: Demo) -> None:
+    day_zero = queries.marketing_day_zero(demo.db)
+    assert day_zero is not None
+    answer = get(demo, "/kpis/day-zero", dict[str, str])
+    assert answer == {"day_zero": day_zero.isoformat()}
+    # The demo places every order on logical day 0: on day zero's date, and not after.
+    for days_after, expect_rows in ((-3, True), (0, True), (1, False)):
+        when = (day_zero + timedelta(days=days_after)).isoformat()
+        rows = get(demo, "/kpis", list[queries.MarketingRow], since_date=when, **EVERY)
+        assert rows == queries.marketing(demo.db, since_day=days_after, limit=queries.LIMIT_MAX)
+        assert bool(rows) == expect_rows, when
+
+
 def test_platform_figures(demo: Demo) -> None:
     for per in queries.THROUGHPUT_PERIODS:
         found = get(demo, "/platform", queries.PlatformFigures, per=per, **EVERY)
@@ -294,6 +309,8 @@ def test_an_unknown_id_is_404(demo: Demo, path: str, says: str) -> None:
         ("/kpis", {"by": "region"}, "by"),
         ("/kpis", {"since": -1}, "since"),
         ("/kpis", {"since": LOGICAL_DAY_MAX + 1}, "since"),
+        ("/kpis", {"since_date": "2026-11-31"}, "since_date"),
+        ("/kpis", {"since": 1, "since_date": "2026-11-20"}, "since_date"),
         ("/throughput", {"per": "week"}, "per"),
         ("/platform", {"per": "week"}, "per"),
         ("/rejections", {"since": "yesterday"}, "since"),
