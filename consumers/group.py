@@ -362,7 +362,8 @@ class GroupRunner:
         """Steps 1 to 4 of the module docstring until `stop` is set.
 
         Without `stop`: join, wait (at most `join_timeout_s`) to be assigned
-        partitions, catch them up, leave the group.
+        partitions, catch them up until the group is settled and they have
+        nothing new, leave the group.
         """
         deadline = time.monotonic() + join_timeout_s if stop is None else None
         with self._membership() as membership:
@@ -374,7 +375,8 @@ class GroupRunner:
                 membership.poll()
                 self._sync(membership)
                 if not self._round(membership, stop):
-                    if stop is None:
+                    # Mid-rebalance nothing is owned, and nothing new says nothing.
+                    if stop is None and membership.settled:
                         return
                     membership.poll(poll_s)
                     self._sync(membership)
