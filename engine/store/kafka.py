@@ -13,7 +13,10 @@ Topics, each read and written at one partition, the writer's (`partition`):
 Event topics are created `cleanup.policy=delete`, `retention.ms=-1`,
 `retention.bytes=-1`: never compacted, never expired. Tracking and snapshot
 topics are compacted: only the newest record of a key matters there. Topics
-are created by `create_table()` (the `CREATE_TABLE` setting, on by default).
+are created by `create_table()` (the `CREATE_TABLE` setting, on by default);
+a topic that already exists is checked instead, and one whose cleanup policy,
+retention or record size differs from these is refused (`InterfaceError`)
+before anything is written to it.
 
 Records. kafka-python costs some 20-25 us a record, so one `insert_events`
 call writes one record per Kafka topic it touches, not one per event: the
@@ -113,6 +116,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import (
     InvalidProducerEpochError,
     KafkaError,
@@ -1035,6 +1039,7 @@ class KafkaDatastore:
                 except TopicAlreadyExistsError:
                     admin.wait_for_topics(list(new), timeout_ms=s.timeout_ms)
             self._check_partitions(admin, list(missing))
+            _check_configs(admin, {name: wanted[name] for name in missing if name in existing})
         except KafkaError as e:
             msg = f"cannot create the store's topics {sorted(missing)}: {e}"
             raise OperationalError(msg) from e
@@ -1172,6 +1177,39 @@ class KafkaDatastore:
 
 def _is_fencing(error: BaseException) -> bool:
     return isinstance(error, ProducerFencedError | InvalidProducerEpochError)
+
+
+# What a topic made before the store opened it must hold: anything else would
+# let Kafka delete or compact events away (or refuse a commit's records).
+_KEPT_CONFIGS: Final = ("cleanup.policy", "retention.ms", "retention.bytes")
+
+
+def _check_configs(admin: Any, wanted: Mapping[str, Mapping[str, str]]) -> None:
+    """InterfaceError unless every existing topic in `wanted` keeps what the
+    store writes as the store would have created it."""
+    if not wanted:
+        return
+    found = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted], config_filter="all"
+    )["topic"]
+    for name, configs in wanted.items():
+        actual = {key: entry["value"] for key, entry in found.get(name, {}).items()}
+        for key in _KEPT_CONFIGS:
+            if key in configs and actual.get(key) != configs[key]:
+                msg = (
+                    f"topic {name!r} has {key}={actual.get(key)!r}; the store needs "
+                    f"{key}={configs[key]!r} so that no event is ever deleted or compacted "
+                    "away: alter the topic (kafka-configs.sh --alter) or use another prefix"
+                )
+                raise InterfaceError(msg)
+        size = actual.get("max.message.bytes")
+        if size is not None and int(size) < TOPIC_MESSAGE_BYTES_MAX:
+            msg = (
+                f"topic {name!r} has max.message.bytes={size}; a commit's record may take "
+                f"up to {TOPIC_MESSAGE_BYTES_MAX}: raise it (kafka-configs.sh --alter) "
+                "or use another prefix"
+            )
+            raise InterfaceError(msg)
 
 
 _EVENT_TOPIC_CONFIGS: Final = {

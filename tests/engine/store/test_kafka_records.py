@@ -9,8 +9,9 @@ from uuid import UUID
 import msgspec
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.persistence import DataError, StoredEvent
-from kafka import KafkaConsumer, TopicPartition
+from eventsourcing.persistence import DataError, InterfaceError, StoredEvent
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
 
 from engine.kafka import Broker
 from engine.store import StoreURLError, kafka_environment
@@ -147,3 +148,47 @@ def test_a_kafka_url_names_the_brokers_and_the_options() -> None:
         kafka_environment("kafka://h1:9092?partiton=1")
     with pytest.raises(StoreURLError, match="names no broker"):
         kafka_environment("kafka:///path")
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "named"),
+    [
+        ("orders", {"cleanup.policy": "compact"}, "cleanup.policy='compact'"),
+        ("stock", {"retention.ms": "60000"}, "retention.ms='60000'"),
+        ("tracking", {"cleanup.policy": "delete"}, "cleanup.policy='delete'"),
+        (
+            "credit",
+            {"max.message.bytes": "1048588", "retention.ms": "-1", "retention.bytes": "-1"},
+            "max.message.bytes=1048588",
+        ),
+    ],
+)
+def test_a_topic_made_beforehand_that_would_lose_events_is_refused(
+    settings: KafkaSettings, name: str, config: dict[str, str], named: str
+) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        admin.create_topics(
+            [NewTopic(settings.topic(name), 1, 1, topic_configs=config)], wait_for_metadata=True
+        )
+    finally:
+        admin.close()
+    datastore = KafkaDatastore(settings)
+    try:
+        with pytest.raises(InterfaceError, match=rf"topic '{settings.topic(name)}' has {named}"):
+            KafkaProcessRecorder(datastore).create_table()
+    finally:
+        datastore.close()
+
+
+def test_topics_made_beforehand_as_the_store_makes_them_are_taken(
+    settings: KafkaSettings, recorder: KafkaProcessRecorder
+) -> None:
+    recorder.insert_events([event("order-1", 1)])
+    datastore = KafkaDatastore(settings)
+    try:
+        again = KafkaProcessRecorder(datastore)
+        again.create_table()
+        assert [n.originator_id for n in again.select_notifications(None, 10)] == ["order-1"]
+    finally:
+        datastore.close()
