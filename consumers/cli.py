@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import typer
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from rich.console import Console
 from rich.table import Table
 
@@ -41,10 +41,11 @@ from consumers.logistics import Shipping
 from consumers.projection_runner import POLL_S, ProjectionsWorker, run_projections
 from consumers.sink import CommandSink, SinkError, open_sink
 from engine.stopping import stop_on_signals
-from engine.store import DEFAULT_STORE_URL, StoreURLError, kafka_environment
+from engine.store import DEFAULT_STORE_URL, StoreURLError, kafka_environment, open_factory
 from projections.cli import DbOption, JsonOption, StoreOption, opened
 from projections.db import DEFAULT_DB_URL, Database, DatabaseURLError
 from projections.planning import LEAD_TIME_DAYS, PlanningSettings
+from projections.runner import partition_of
 
 __all__ = ["consume_app", "dlq_app"]
 
@@ -278,6 +279,35 @@ def alerts_command(
             runner.follow(poll_s=POLL_S, stop=stop)
 
 
+class _Partitions:
+    """The store at each partition a replay needs, opened once: a letter is replayed over
+    the partition its event is in, whose read models its consumer catches up first.
+
+    A Kafka URL naming no partition opens any; otherwise only the URL's own is there.
+    """
+
+    def __init__(self, store: str, recorder: ApplicationRecorder) -> None:
+        self.store = store
+        self.grouped = is_grouped(store)
+        self._recorders = {partition_of(recorder): recorder}
+        self._factories: list[InfrastructureFactory[Any]] = []
+
+    def __enter__(self) -> _Partitions:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for factory in self._factories:
+            factory.close()
+
+    def recorder(self, partition: int) -> ApplicationRecorder | None:
+        found = self._recorders.get(partition)
+        if found is None and self.grouped:
+            factory = open_factory(self.store, KAFKA_PARTITION=str(partition))
+            self._factories.append(factory)
+            found = self._recorders[partition] = factory.application_recorder()
+        return found
+
+
 @dlq_app.command("list")
 def list_command(
     db: DbOption = DEFAULT_DB_URL,
@@ -323,7 +353,11 @@ def replay_command(
     """
     if (letter_id is None) == (not replay_all):
         raise typer.BadParameter("give a dead letter's ID or --all, not both", param_hint="ID")
-    with opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
+    with (
+        opened(store, db) as (recorder, database),
+        _sink(store, intake, token) as sink,
+        _Partitions(store, recorder) as partitions,
+    ):
         dlq.ensure_table(database)
         letters = dlq.listing(database, consumer=consumer, letter_id=letter_id)
         if letter_id is not None and not letters:
@@ -335,7 +369,17 @@ def replay_command(
                 typer.echo(f"{letter.id}: no consumer {letter.consumer!r} here", err=True)
                 failed += 1
                 continue
-            runner = Runner(make(), database, recorder, sink, out=typer.echo)
+            at = partitions.recorder(letter.partition)
+            if at is None:
+                typer.echo(
+                    f"{letter.id}: the event is in partition {letter.partition}, and {store} "
+                    f"reads partition {partition_of(recorder)} only: replay it with a store URL "
+                    f"naming partition={letter.partition}, or none",
+                    err=True,
+                )
+                failed += 1
+                continue
+            runner = Runner(make(), database, at, sink, out=typer.echo)
             try:
                 error = runner.replay(letter)
             except SinkError as sink_error:

@@ -1,20 +1,24 @@
 """Poison events: dead letters with the error and the raw bytes, the consumer goes on;
-`stockledger dlq list | replay` after the cause is fixed."""
+`stockledger dlq list | replay` after the cause is fixed, over the letter's partition."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from eventsourcing.persistence import StoredEvent
 from typer.testing import CliRunner
 
 from consumers import dlq
+from consumers.alerts import LowStock, alerts
 from consumers.consumer import Effects
 from consumers.credit_review import CreditReview, ReviewPolicy
 from engine.cli import app
 from engine.events import CreditHeld, CreditReviewDecided, StreamEvent
-from projections.db import Database
-from tests.consumers.conftest import Served, credit, place, slot
+from engine.store import open_factory
+from projections.db import Database, connect
+from projections.runner import status
+from tests.consumers.conftest import KafkaStore, Served, credit, place, slot
 from tests.engine.http.server import TOKEN
 
 GARBAGE = b"\xc1 not an event"
@@ -90,3 +94,34 @@ def test_poison_events_are_dead_letters_and_a_replay_after_the_fix_clears_them(
     assert replayed.exit_code == 1, replayed.output
     assert "failed again: cannot decode" in replayed.output
     assert [letter.id for letter in dlq.listing(served.db)] == [garbage.id]
+
+
+def test_a_replay_on_kafka_runs_over_the_partition_of_the_letter(
+    kafka_store: KafkaStore, tmp_path: Path
+) -> None:
+    """The letter's consumer catches up its read models there first: replayed over another
+    partition, the alerts consumer would find no slot to evaluate."""
+    db_url = f"sqlite:///{tmp_path / 'readmodels.db'}"
+    kafka_store.submit(1, slot("sku-p1", 3, safety_stock=5))
+    factory = open_factory(kafka_store.at(1))
+    try:
+        recorder = factory.application_recorder()
+        received = recorder.select_notifications(None, 100)[-1]
+        with connect(db_url) as db:
+            dlq.ensure_table(db)
+            with db.transaction():
+                dlq.add(db, LowStock.name, 1, received.id, "a bug, since fixed", received.state)
+            (letter,) = dlq.listing(db)
+        cli = CliRunner()
+        replay = ["dlq", "replay", str(letter.id), "--db", db_url, "--store"]
+        at_0 = cli.invoke(app, [*replay, kafka_store.at(0)])
+        assert at_0.exit_code == 1
+        assert "the event is in partition 1" in at_0.output
+        grouped = cli.invoke(app, [*replay, kafka_store.url])
+        assert grouped.exit_code == 0, grouped.output
+        assert f"{letter.id}: handled, removed" in grouped.output
+        with connect(db_url) as db:
+            assert [(a.sku, a.available) for a in alerts(db)] == [("sku-p1", -2)]
+            assert {s.lag for s in status(db, recorder, LowStock.reads)} == {0}
+    finally:
+        factory.close()
