@@ -198,7 +198,6 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
         self._lock = threading.Lock()
         self._unsettled_since: float | None = None
         self.assignments = 0
-        self.restarts = 0
         self._consumer = self._new_consumer()
 
     def _new_consumer(self) -> KafkaConsumer:
@@ -295,7 +294,6 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
         with self._lock:
             self._owned = frozenset()
             self._unsettled_since = time.monotonic()
-        self.restarts += 1
         self._consumer.subscribe([self.topic], listener=self)
 
     def on_partitions_revoked(self, revoked: Any) -> None:
