@@ -15,7 +15,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from consumers.group import default_group
+from consumers.group import SETTLE_TIMEOUT_MS, default_group
 from engine.cli import app
 from engine.events import LinesShipped
 from tests.consumers.conftest import (
@@ -30,7 +30,9 @@ from tests.consumers.conftest import (
 from tests.engine.http.server import TOKEN
 
 STOCKLEDGER = str(Path(sys.executable).with_name("stockledger"))
-WAIT_S = 60.0
+# Long enough for a member that kafka-python left without an assignment to
+# join again (after `SETTLE_TIMEOUT_MS`, see consumers/group.py) and go on.
+WAIT_S = SETTLE_TIMEOUT_MS / 1000 + 60
 
 
 def test_consume_follows_until_sigterm_and_a_restart_resumes(served: Served) -> None:
