@@ -1081,6 +1081,11 @@ class Pipeline:
         """Wait until every batch submitted is committed (or raise why not)."""
         while self._in_flight is not None or self._queued:
             self._pump(wait=True, snapshot_now=True)
+        if self.engine._broken:
+            # Its cause (a failed commit, or a command's handler raising) was
+            # raised once already; what was decided after it is not committed.
+            msg = "the engine broke (a commit or a command's handler failed); open it again"
+            raise EngineBrokenError(msg)
 
     def _in_flight_events(self) -> int:
         if self._in_flight is None:

@@ -113,6 +113,8 @@ def test_a_failed_commit_breaks_the_engine_and_nothing_after_it_lands(tmp_path: 
         submit_then_flush()
     with pytest.raises(EngineBrokenError):
         pipeline.submit(commands[3 * BATCH :])
+    with pytest.raises(EngineBrokenError):
+        pipeline.flush()
     assert stored(url) == landed
 
 
