@@ -88,22 +88,28 @@ class Customers(Projection):
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
         changes = _CHANGES
+        # An order meets several events a batch: its row is asked of `rows` once.
+        orders: dict[str, dict[str, Any]] = {}
         for _, event in events:
             data = event.data
             kind = type(data)
             if kind is OrderPlaced:
                 assert isinstance(data, OrderPlaced)
-                rows.insert(ORDERS, (data.order_id,), _placed(data, stamp(event.timestamp)))
+                order = _placed(data, stamp(event.timestamp))
+                orders[data.order_id] = rows.insert(ORDERS, (data.order_id,), order)
                 continue
             change = changes.get(kind)
             if change is None:
                 continue
             assert isinstance(data, _EVENTS)
-            order = rows.row(ORDERS, (data.order_id,))
-            if order is None:
-                continue  # a rejected command about an order never placed
-            order["updated_at"] = stamp(event.timestamp)
-            change(order, data)
+            found = orders.get(data.order_id)
+            if found is None:
+                found = rows.row(ORDERS, (data.order_id,))
+                if found is None:
+                    continue  # a rejected command about an order never placed
+                orders[data.order_id] = found
+            found["updated_at"] = stamp(event.timestamp)
+            change(found, data)
 
 
 # How each event after `OrderPlaced` changes its order's row, by the event's

@@ -92,6 +92,8 @@ class Inventory(Projection):
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
         changes = _CHANGES
+        # A batch meets few slots many times: each slot's row is asked of `rows` once.
+        slots: dict[Key, dict[str, Any]] = {}
         for _, event in events:
             data = event.data
             change = changes.get(type(data))
@@ -99,7 +101,10 @@ class Inventory(Projection):
                 continue
             assert isinstance(data, StockPayload)
             key = (data.sku, data.location)
-            row = rows.row(STOCK, key) or rows.insert(STOCK, key, _slot(*key))
+            row = slots.get(key)
+            if row is None:
+                row = rows.row(STOCK, key) or rows.insert(STOCK, key, _slot(*key))
+                slots[key] = row
             at = row["updated_at"] = stamp(event.timestamp)
             change(rows, row, data, event.version, at)
             row["available"] = row["on_hand"] - row["safety_stock"] - row["reserved"]

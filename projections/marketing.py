@@ -133,6 +133,8 @@ class Marketing(Projection):
             rows.insert(CALENDAR, CLOCK_KEY, {"id": 0, "day_zero": day_zero})
         now = clock["now"]
         tracked = _TRACKED
+        # An order meets several events a batch: its row is asked of `rows` once.
+        orders: dict[str, dict[str, Any]] = {}
         for _, event in events:
             data = event.data
             kind = type(data)
@@ -143,12 +145,16 @@ class Marketing(Projection):
                 continue
             assert isinstance(data, OrderPayload)
             if isinstance(data, OrderPlaced):
-                rows.insert(ORDERS, (data.order_id,), _placed(data, now // DAY_S))
+                order = _placed(data, now // DAY_S)
+                orders[data.order_id] = rows.insert(ORDERS, (data.order_id,), order)
                 continue
-            order = rows.row(ORDERS, (data.order_id,))
-            if order is None:
-                continue  # an event about an order never placed
-            order[_FLAGS[kind]] = 1
+            found = orders.get(data.order_id)
+            if found is None:
+                found = rows.row(ORDERS, (data.order_id,))
+                if found is None:
+                    continue  # an event about an order never placed
+                orders[data.order_id] = found
+            found[_FLAGS[kind]] = 1
             if isinstance(data, OrderConfirmed):
-                order["revenue_cents"] = data.total_cents
+                found["revenue_cents"] = data.total_cents
         clock["now"] = now

@@ -134,6 +134,8 @@ class Orders(Projection):
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
         changes = _CHANGES
+        # An order meets several events a batch: its row is asked of `rows` once.
+        orders: dict[str, dict[str, Any]] = {}
         for _, event in events:
             data = event.data
             kind = type(data)
@@ -142,18 +144,22 @@ class Orders(Projection):
                 if kind is OrderPlaced:
                     assert isinstance(data, OrderPlaced)
                     at = stamp(event.timestamp)
-                    rows.insert(LEDGER, (data.order_id,), _placed(data, at))
+                    order = _placed(data, at)
+                    orders[data.order_id] = rows.insert(LEDGER, (data.order_id,), order)
                     _daily(rows, at)["orders_placed"] += 1
                 elif kind is CreditNoteIssued:
                     assert isinstance(data, CreditNoteIssued)
                     _daily(rows, stamp(event.timestamp))["credited_cents"] += data.amount_cents
                 continue
             assert isinstance(data, OrderPayload)
-            order = rows.row(LEDGER, (data.order_id,))
-            if order is None:
-                continue  # a rejected command about an order never placed
-            at = order["updated_at"] = stamp(event.timestamp)
-            change(rows, order, data, at)
+            found = orders.get(data.order_id)
+            if found is None:
+                found = rows.row(LEDGER, (data.order_id,))
+                if found is None:
+                    continue  # a rejected command about an order never placed
+                orders[data.order_id] = found
+            at = found["updated_at"] = stamp(event.timestamp)
+            change(rows, found, data, at)
 
 
 def _daily(rows: Rows, at: str) -> dict[str, Any]:

@@ -150,6 +150,8 @@ class Planning(Projection):
         clock = clock_row(rows, CLOCK)
         now = clock["now"]
         changes = _CHANGES
+        # A batch meets few slots many times: each slot's row is asked of `rows` once.
+        slots: dict[Key, dict[str, Any]] = {}
         for _, event in events:
             data = event.data
             change = changes.get(type(data))
@@ -159,7 +161,10 @@ class Planning(Projection):
                 continue
             assert isinstance(data, StockPayload)
             key = (data.sku, data.location)
-            slot = rows.row(SLOTS, key) or rows.insert(SLOTS, key, _slot(*key))
+            slot = slots.get(key)
+            if slot is None:
+                slot = rows.row(SLOTS, key) or rows.insert(SLOTS, key, _slot(*key))
+                slots[key] = slot
             change(rows, slot, data, event.version, now // DAY_S)
         clock["now"] = now
 
