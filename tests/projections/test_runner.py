@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
+import msgspec
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Tracking
 
+from engine.codec import encode
 from engine.demo import run_demo
+from engine.events import ClockAdvanced, new_envelope
 from engine.simulator import SimulatorSettings
 from engine.stock.events import StockAdjusted, StockReceived, StockRestocked, StockShipped
 from engine.store import open_factory
@@ -22,6 +27,7 @@ from projections.projection import Positioned, Rows, Table
 from projections.runner import (
     Checkpoints,
     _apply_batch,
+    _decode_each,
     _live,
     catch_up,
     follow,
@@ -192,3 +198,26 @@ def test_follow_keeps_up_with_a_running_engine(db_url: str, tmp_path: Path) -> N
 def test_every_table_is_declared_with_its_key_first() -> None:
     with pytest.raises(ValueError, match="key columns"):
         Table("t", (("a", "TEXT"), ("b", "TEXT")), key=("b",))
+
+
+def test_an_envelope_the_fast_decoder_refuses_is_decoded_whole() -> None:
+    # The store keeps ids as 16 bytes; one kept as text (another encoder) is still read.
+    cause = uuid.uuid4()
+    envelope = new_envelope(
+        ClockAdvanced(now=60),
+        stream_id="clock",
+        version=1,
+        timestamp=datetime(2026, 11, 27, 9, tzinfo=UTC),
+        correlation_id=cause,
+        causation_id=cause,
+    )
+    as_stored = encode(envelope)
+    ids_as_text = msgspec.msgpack.encode(envelope)
+    assert ids_as_text != as_stored
+
+    fast, whole = _decode_each([as_stored, ids_as_text])
+
+    assert fast == whole
+    assert whole.causation_id == cause.bytes
+    assert whole.data == ClockAdvanced(now=60)
+    assert whole.timestamp == envelope.timestamp
