@@ -16,7 +16,7 @@ from typing import Final
 
 import msgspec
 
-from projections.db import Database, where
+from projections.db import DEAD_LETTERS, Database, where
 
 __all__ = [
     "DEAD_LETTERS",
@@ -29,7 +29,6 @@ __all__ = [
     "remove",
 ]
 
-DEAD_LETTERS: Final = "consumer_dead_letters"
 # A traceback-sized error is cut: the row is for a person to read, the cause is in the code.
 ERROR_CHARS_MAX: Final = 2_000
 LIST_MAX: Final = 10_000

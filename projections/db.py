@@ -20,6 +20,9 @@ import psycopg
 
 DEFAULT_DB_URL: Final = "sqlite:///data/readmodels.db"
 LOCK_TIMEOUT_S: Final = 30.0
+# The consumers' dead-letter table (`consumers.dlq` keeps it), named here so
+# that the platform's queries report it without the read side importing consumers.
+DEAD_LETTERS: Final = "consumer_dead_letters"
 
 Row = tuple[Any, ...]
 

@@ -14,9 +14,8 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 # The consumers' dead-letter table lives in the read-model database; its name is theirs.
-from consumers.dlq import DEAD_LETTERS
 from projections.clock import DAY_S
-from projections.db import Database, where
+from projections.db import DEAD_LETTERS, Database, where
 from projections.planning import (
     VELOCITY_WINDOWS_DAYS,
     PlanningSettings,
