@@ -1,11 +1,13 @@
 """`stockledger consume NAME` and `stockledger dlq list|replay`.
 
 On the embedded store, and on a Kafka store whose URL names `partition=N`,
-a consume command reads that one partition. On a Kafka store whose URL names
-no partition it joins the consumer group `<prefix>stockledger-consume-<NAME>`
-(`--group` names another) and works on the partitions the group assigns it;
-start it twice and the two share them, stop one and the other takes its
-partitions over (`consumers.group`).
+a consume command reads that one partition (`consumers.partition`). On a
+Kafka store whose URL names no partition it joins the consumer group
+`<prefix>stockledger-consume-<NAME>` (`--group` names another) and works on
+the partitions the group assigns it; start it twice and the two share them,
+stop one and the other takes its partitions over (`consumers.group`).
+Following (no --once), either rides out a broker restart: it waits, reopens
+the store and goes on from its checkpoints (`consumers.recovery`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 import typer
-from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, InterfaceError
 from rich.console import Console
 from rich.table import Table
 
@@ -38,7 +40,9 @@ from consumers.group import (
     is_grouped,
 )
 from consumers.logistics import Shipping
+from consumers.partition import PartitionRunner
 from consumers.projection_runner import POLL_S, ProjectionsWorker, run_projections
+from consumers.recovery import RecoveryError
 from consumers.sink import CommandSink, SinkError, open_sink
 from engine.stopping import stop_on_signals
 from engine.store import DEFAULT_STORE_URL, StoreURLError, kafka_environment, open_factory
@@ -121,6 +125,24 @@ def _database(url: str) -> Iterator[Database]:
         database.close()
 
 
+# What stops a consume process with its message rather than a traceback: a
+# configuration the store refuses, a failure past its retries, a sink refusal.
+_STOPPING = (RecoveryError, GroupError, SinkError, InterfaceError)
+
+
+def _alone(name: str, store: str, start: Callable[[ApplicationRecorder], Worker]) -> None:
+    """Follow one partition of the store until SIGTERM or SIGINT, riding out broker restarts."""
+    runner = PartitionRunner(store, start, out=lambda line: typer.echo(line, err=True))
+    try:
+        with stop_on_signals() as stop:
+            runner.run(stop=stop, poll_s=POLL_S)
+    except StoreURLError as error:
+        raise typer.BadParameter(str(error), param_hint="--store") from None
+    except _STOPPING as error:
+        typer.echo(f"stockledger consume {name}: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _in_group(
     name: str,
     store: str,
@@ -136,7 +158,7 @@ def _in_group(
             return
         with stop_on_signals() as stop:
             runner.run(stop=stop, poll_s=POLL_S)
-    except (GroupError, SinkError) as error:
+    except _STOPPING as error:
         typer.echo(f"stockledger consume {name}: {error}", err=True)
         raise typer.Exit(1) from None
 
@@ -171,18 +193,22 @@ def _run(
 
             _in_group(consumer.name, store, settings, start, once)
         return
+    if not once:
+        with _database(db) as database, _sink(store, intake, token) as sink:
+
+            def follow(recorder: ApplicationRecorder) -> Runner:
+                return Runner(consumer, database, recorder, sink, out=typer.echo)
+
+            _alone(consumer.name, store, follow)
+        return
     with opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
         runner = Runner(consumer, database, recorder, sink, out=typer.echo)
         try:
-            if once:
-                read = runner.catch_up()
-                typer.echo(f"{consumer.name}: caught up, {read:,} notifications read", err=True)
-                return
-            with stop_on_signals() as stop:
-                runner.follow(poll_s=POLL_S, stop=stop)
+            read = runner.catch_up()
         except SinkError as error:
             typer.echo(f"stockledger consume {consumer.name}: {error}", err=True)
             raise typer.Exit(1) from None
+        typer.echo(f"{consumer.name}: caught up, {read:,} notifications read", err=True)
 
 
 @consume_app.command("projections")
@@ -204,13 +230,13 @@ def projections_command(
                 once,
             )
         return
+    if not once:
+        with _database(db) as database:
+            _alone("projections", store, lambda recorder: ProjectionsWorker(database, recorder))
+        return
     with opened(store, db) as (recorder, database):
-        if once:
-            applied = run_projections(database, recorder, stop=None)
-            typer.echo(f"projections: caught up, {applied:,} events applied", err=True)
-            return
-        with stop_on_signals() as stop:
-            run_projections(database, recorder, stop=stop)
+        applied = run_projections(database, recorder)
+        typer.echo(f"projections: caught up, {applied:,} events applied", err=True)
 
 
 @consume_app.command("credit-review")
@@ -270,13 +296,16 @@ def alerts_command(
 
             _in_group(consumer.name, store, settings, start, once)
         return
+    if not once:
+        with _database(db) as database:
+
+            def follow(recorder: ApplicationRecorder) -> Runner:
+                return Runner(consumer, database, recorder, None, out=typer.echo)
+
+            _alone(consumer.name, store, follow)
+        return
     with opened(store, db) as (recorder, database):
-        runner = Runner(consumer, database, recorder, None, out=typer.echo)
-        if once:
-            runner.catch_up()
-            return
-        with stop_on_signals() as stop:
-            runner.follow(poll_s=POLL_S, stop=stop)
+        Runner(consumer, database, recorder, None, out=typer.echo).catch_up()
 
 
 class _Partitions:

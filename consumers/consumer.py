@@ -28,7 +28,6 @@ are written at most once, because the checkpoint moves by compare-and-set.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -143,12 +142,6 @@ class Runner:
             if not keep_going():
                 break
         return read
-
-    def follow(self, *, poll_s: float, stop: threading.Event) -> None:
-        """`catch_up` until `stop` is set, `poll_s` apart while nothing is new."""
-        while not stop.is_set():
-            if not self.batch():
-                stop.wait(poll_s)
 
     def batch(self) -> int:
         """Steps 1 to 5 of the module docstring once; the notifications read (0 at the end)."""

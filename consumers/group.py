@@ -53,6 +53,14 @@ batch's commands may be sent twice (the engine answers the second as a
 retry, by command id), but its rows are not written twice: the checkpoint
 moves by compare-and-set, so the batch that loses drops its rows.
 
+A broker restart: kafka-python keeps the membership through it on its own,
+while the store's reads fail (`OperationalError`) once it is away longer than
+the store's `timeout_s`. The workers are then closed and, after a growing
+wait, opened again from their SQL checkpoints; the membership is kept, so the
+group does not rebalance. A membership that fails (`GroupError` caused by a
+retriable Kafka error) is closed too, and the member joins again. What counts
+as transient, and the bounds of the wait: `consumers.recovery`.
+
 A member left unsettled (joining, or revoked and not assigned again) for
 `settle_timeout_ms` closes its Kafka consumer and joins with a new one; see
 `_Membership` for the kafka-python stall this recovers from.
@@ -76,6 +84,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from kafka.errors import KafkaError
 
+from consumers.recovery import RECONNECT_BACKOFF_MAX_MS, Backoff, check_broker, transient
 from engine.kafka.service import kafka_settings
 from engine.store import kafka_environment, open_factory
 from engine.store.kafka import ENGINE_TOPICS, KafkaSettings
@@ -213,6 +222,7 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyt
                 heartbeat_interval_ms=group.heartbeat_interval_ms,
                 max_poll_interval_ms=group.max_poll_interval_ms,
                 request_timeout_ms=group.session_timeout_ms + REQUEST_MARGIN_MS,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 allow_auto_create_topics=False,
             )
         except KafkaError as error:
@@ -325,7 +335,8 @@ class GroupRunner:
     """Runs a consumer over the partitions of a Kafka store that its group assigns this process.
 
     `start(recorder)` makes the worker of one partition, given the store
-    opened at it; `out` hears membership changes.
+    opened at it; `out` hears membership changes and failures retried; `backoff`
+    paces the retries (`consumers.recovery`).
     """
 
     def __init__(
@@ -335,6 +346,7 @@ class GroupRunner:
         start: Callable[[ApplicationRecorder], Worker],
         *,
         out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+        backoff: Backoff | None = None,
     ) -> None:
         if not is_grouped(store_url):
             msg = (
@@ -346,6 +358,7 @@ class GroupRunner:
         self.settings = settings
         self.start = start
         self.out = out
+        self.backoff = backoff or Backoff(f"group {settings.group}", out)
         self._factories: dict[int, InfrastructureFactory[Any]] = {}
         self._workers: dict[int, Worker] = {}
 
@@ -362,7 +375,26 @@ class GroupRunner:
         Without `stop`: join, wait (at most `join_timeout_s`) to be assigned
         partitions, catch them up until the group is settled and they have
         nothing new, leave the group.
+
+        A transient failure (`consumers.recovery.transient`) of the store or
+        the sink closes the workers, and one of the membership also leaves the
+        group; after a wait (`Backoff`) they are opened again and each
+        partition resumes from its SQL checkpoint. A failure of the store
+        keeps the membership: kafka-python reconnects it on its own, and
+        leaving would make the whole group rebalance for a broker restart.
         """
+        while stop is None or not stop.is_set():
+            try:
+                self._member(stop, poll_s, join_timeout_s)
+                return
+            except Exception as error:
+                if not transient(error):
+                    raise
+                if not self.backoff.wait(error, stop):
+                    return
+
+    def _member(self, stop: threading.Event | None, poll_s: float, join_timeout_s: float) -> None:
+        """One membership of the group, until stopped (or, without `stop`, caught up)."""
         deadline = time.monotonic() + join_timeout_s if stop is None else None
         with self._membership() as membership:
             if not membership.subscribe(deadline=deadline, stop=stop):
@@ -370,14 +402,36 @@ class GroupRunner:
             if deadline is not None:
                 self._join(membership, deadline)
             while stop is None or not stop.is_set():
-                membership.poll()
-                self._sync(membership)
-                if not self._round(membership, stop):
-                    # Mid-rebalance nothing is owned, and nothing new says nothing.
-                    if stop is None and membership.settled:
+                try:
+                    done = self._turn(membership, stop, poll_s)
+                except GroupError:
+                    raise
+                except Exception as error:
+                    if not transient(error):
+                        raise
+                    self._close_workers()
+                    if not self.backoff.wait(error, stop):
                         return
-                    membership.poll(poll_s)
-                    self._sync(membership)
+                    continue
+                self.backoff.recovered()
+                if done:
+                    return
+
+    def _turn(self, membership: _Membership, stop: threading.Event | None, poll_s: float) -> bool:
+        """Steps 1 to 4 once; whether a run without `stop` is done."""
+        if self.backoff.failures:
+            # The workers are reopened by `_sync`: not before the broker answers again.
+            check_broker(self.store_url)
+        membership.poll()
+        self._sync(membership)
+        if self._round(membership, stop):
+            return False
+        # Mid-rebalance nothing is owned, and nothing new says nothing.
+        if stop is None and membership.settled:
+            return True
+        membership.poll(poll_s)
+        self._sync(membership)
+        return False
 
     @contextmanager
     def _membership(self) -> Iterator[_Membership]:
@@ -386,7 +440,7 @@ class GroupRunner:
             yield membership
         finally:
             membership.close()
-            self._sync(None)
+            self._close_workers()
 
     def _join(self, membership: _Membership, deadline: float) -> None:
         """Wait for the group's first assignment to this member (which may be no partition)."""
@@ -414,14 +468,13 @@ class GroupRunner:
             done |= self._workers[partition].run_while(keep_going) > 0
         return done
 
-    def _sync(self, membership: _Membership | None) -> None:
+    def _sync(self, membership: _Membership) -> None:
         """Step 2: workers for the partitions owned, and, once the group has settled, for no
         other. Mid-rebalance a revoked partition's worker is kept, idle (`_round` skips it):
         the sticky assignor most likely hands the partition back, and a worker reopened
-        would read its partition of the store from the start again. None: close them all."""
-        owned = frozenset() if membership is None else membership.owned
-        settled = membership is None or membership.settled
-        gone = self.partitions - owned if settled else frozenset()
+        would read its partition of the store from the start again."""
+        owned = membership.owned
+        gone = self.partitions - owned if membership.settled else frozenset()
         new = owned - self.partitions
         if not gone and not new:
             return
@@ -436,5 +489,17 @@ class GroupRunner:
                 factory.close()
                 raise
             self._factories[partition] = factory
+        self._say_partitions()
+
+    def _say_partitions(self) -> None:
         listed = ", ".join(map(str, sorted(self.partitions))) or "none"
         self.out(f"group {self.settings.group}: partitions {listed}")
+
+    def _close_workers(self) -> None:
+        """Close every worker's store: after a failure, or when the membership ends."""
+        if not self._workers:
+            return
+        self._workers.clear()
+        while self._factories:
+            self._factories.popitem()[1].close()
+        self._say_partitions()

@@ -5,14 +5,14 @@ idempotent batches); this is the long-running process around it. A
 projection is a pure fold, so an event it cannot fold is a bug to fix and
 rebuild from, not a dead letter: the runner stops loudly on it.
 
-In a consumer group (`consumers.group`) each partition the group assigns
-gets a `ProjectionsWorker`: the same catch-up, cut short after a batch has
-committed when the partition's turn is over or the group took it away.
+Following, a `ProjectionsWorker` works each partition: the one partition of
+`consumers.partition`, or each one a consumer group assigns (`consumers.group`).
+It is the same catch-up, cut short after a batch has committed when it is told
+to stop, or the partition's turn is over, or the group took it away.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Final
@@ -22,30 +22,17 @@ from eventsourcing.persistence import ApplicationRecorder
 from projections import select
 from projections.db import Database
 from projections.projection import Projection
-from projections.runner import BATCH_EVENTS_MAX, catch_up, follow
+from projections.runner import BATCH_EVENTS_MAX, catch_up
 
 __all__ = ["POLL_S", "ProjectionsWorker", "run_projections"]
 
 POLL_S: Final = 0.2
 
 
-def run_projections(
-    db: Database,
-    recorder: ApplicationRecorder,
-    *,
-    stop: threading.Event | None,
-    progress: Callable[[int], None] | None = None,
-    poll_s: float = POLL_S,
-) -> int:
-    """Catch every projection up; then, given `stop`, follow until it is set.
-
-    Returns the events the first catch-up applied.
-    """
-    projections = select()
-    applied = catch_up(db, recorder, projections, progress=progress)
-    if stop is not None:
-        follow(db, recorder, projections, poll_s=poll_s, stop=stop, progress=progress)
-    return applied
+def run_projections(db: Database, recorder: ApplicationRecorder) -> int:
+    """Catch every projection up once; the events applied. Following is `ProjectionsWorker`'s,
+    in `consumers.partition` or `consumers.group`."""
+    return catch_up(db, recorder, select())
 
 
 class _TurnOverError(Exception):

@@ -8,7 +8,9 @@ command a consumer makes has a deterministic id (`command_id`), so a consumer
 that restarts and decides again is answered as a retry: idempotent end to end.
 
 A sink that cannot take a batch raises `SinkError`; the consumer then moves
-no checkpoint and sends the same commands again later.
+no checkpoint and sends the same commands again later. A `SinkError` caused by
+a retriable Kafka error is transient (`consumers.recovery`): the consumer
+waits and tries the batch again; any other stops it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import msgspec
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from consumers.recovery import RECONNECT_BACKOFF_MAX_MS
 from engine.commands import AnyCommand, command_uuid, json_decoder, json_encoder
 from engine.http.settings import COMMANDS_PER_REQUEST_MAX
 from engine.kafka.service import COMMANDS_TOPIC, create_topics, kafka_settings
@@ -99,35 +102,55 @@ class HttpSink:
 
 
 class KafkaSink:
-    """JSON records on `<prefix>commands`, keyed by command id, acknowledged by all replicas."""
+    """JSON records on `<prefix>commands`, keyed by command id, acknowledged by all replicas.
+
+    The producer is opened at the first send and dropped when a send fails:
+    the next send opens a new one, so a sink outlives a broker restart. What
+    the dropped producer still held is sent again with the batch, and a
+    command that lands twice is answered as a retry by its id.
+    """
 
     def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
         self.topic = settings.topic(COMMANDS_TOPIC)
         self.timeout_s = settings.timeout_s
-        try:
-            create_topics(settings)
-            self._producer = KafkaProducer(
-                bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
-            )
-        except KafkaError as error:
-            msg = f"cannot reach Kafka at {settings.bootstrap_servers}: {error}"
-            raise SinkError(msg) from error
+        self._producer: KafkaProducer | None = None
 
     def send(self, commands: Sequence[AnyCommand]) -> None:
         try:
+            producer = self._open()
             for command in commands:
-                self._producer.send(
+                producer.send(
                     self.topic,
                     key=command.command_id.encode(),
                     value=json_encoder.encode(command),
                 )
-            self._producer.flush(timeout=self.timeout_s)
+            producer.flush(timeout=self.timeout_s)
         except KafkaError as error:
+            self._drop()
             msg = f"Kafka did not take the commands on {self.topic}: {error}"
             raise SinkError(msg) from error
 
+    def _open(self) -> KafkaProducer:
+        if self._producer is None:
+            create_topics(self.settings)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                acks="all",
+                enable_idempotence=True,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            )
+        return self._producer
+
+    def _drop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            # Not flushed: the batch is sent again whole with a new producer.
+            producer.close(timeout=0)
+
     def close(self) -> None:
-        self._producer.close(timeout=self.timeout_s)
+        if self._producer is not None:
+            self._producer.close(timeout=self.timeout_s)
 
 
 def open_sink(store_url: str, intake_url: str | None, token: str | None) -> CommandSink:
