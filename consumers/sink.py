@@ -104,10 +104,14 @@ class HttpSink:
 class KafkaSink:
     """JSON records on `<prefix>commands`, keyed by command id, acknowledged by all replicas.
 
-    The producer is opened at the first send and dropped when a send fails:
-    the next send opens a new one, so a sink outlives a broker restart. What
-    the dropped producer still held is sent again with the batch, and a
-    command that lands twice is answered as a retry by its id.
+    The producer is opened at the first send, not when the sink is made: a
+    consumer started while the broker is away waits for it like the rest. A
+    send that fails raises `SinkError` and keeps the producer, which
+    reconnects on its own; what it still holds of the failed send goes out
+    with the next one, and a command that lands twice is answered as a retry
+    by its id. It is not replaced by a new one: kafka-python 3.0's `close`
+    flushes first and, with the broker away, raises before it stops the
+    producer's thread.
     """
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -127,7 +131,6 @@ class KafkaSink:
                 )
             producer.flush(timeout=self.timeout_s)
         except KafkaError as error:
-            self._drop()
             msg = f"Kafka did not take the commands on {self.topic}: {error}"
             raise SinkError(msg) from error
 
@@ -141,12 +144,6 @@ class KafkaSink:
                 reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         return self._producer
-
-    def _drop(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            # Not flushed: the batch is sent again whole with a new producer.
-            producer.close(timeout=0)
 
     def close(self) -> None:
         if self._producer is not None:

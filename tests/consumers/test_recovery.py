@@ -22,13 +22,17 @@ from typing import Any, ClassVar
 
 import pytest
 from eventsourcing.persistence import ApplicationRecorder
+from kafka import KafkaConsumer
 
 from consumers.consumer import Consumer, Effects, Runner
 from consumers.group import GroupRunner, GroupSettings, Worker
 from consumers.partition import PartitionRunner
-from consumers.recovery import Backoff, RecoveryError
+from consumers.recovery import Backoff, RecoveryError, transient
+from consumers.sink import KafkaSink, SinkError
+from engine.commands import ConfigureSlot, json_decoder
 from engine.events import StreamEvent
 from engine.kafka import Broker
+from engine.kafka.service import COMMANDS_TOPIC, kafka_settings
 from engine.store import open_factory
 from projections.db import Database, connect
 from projections.runner import partition_of
@@ -373,3 +377,37 @@ def test_consume_stops_with_the_store_s_refusal_of_a_wrong_configuration(
     assert result.returncode == 1, result.stderr
     assert f"has {STORE_PARTITIONS} partitions; this store writes partition" in result.stderr
     assert "retrying" not in result.stderr
+
+
+def test_the_kafka_sink_fails_while_the_broker_is_away_and_sends_again_after(
+    kafka_broker: Broker, store: KafkaStore
+) -> None:
+    settings = kafka_settings(store.url)
+    sink = KafkaSink(settings)
+    first, second = (
+        ConfigureSlot(command_id=f"cfg-{n}", sku=f"sku-{n}", location="w1") for n in (1, 2)
+    )
+    try:
+        sink.send([first])
+        kafka_broker.stop()
+        try:
+            with pytest.raises(SinkError) as caught:
+                sink.send([second])
+        finally:
+            kafka_broker.start()
+        assert transient(caught.value), "a consumer waits and sends the batch again"
+        sink.send([second])
+    finally:
+        sink.close()
+    consumer = KafkaConsumer(
+        settings.topic(COMMANDS_TOPIC),
+        bootstrap_servers=kafka_broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3_000,
+    )
+    try:
+        ids = {json_decoder.decode(record.value).command_id for record in consumer}
+    finally:
+        consumer.close()
+    # The failed send may have landed too: the engine answers it as a retry, by its id.
+    assert ids == {"cfg-1", "cfg-2"}
