@@ -5,8 +5,8 @@ INSERT per event keyed by stream and version, so an event handled twice into
 the rows fails its batch (a SQL error, which stops the run), and one never
 handled is missing. The store's `timeout_s` is short, so its reads fail while
 the broker is away, as they do in production when a restart outlasts the
-default, and the broker is started again only once the consumer has seen one
-fail: the consumer must wait, reopen and go on.
+default. Where the test must see the consumer wait, reopen and go on, the
+broker is started again only once the consumer has seen a read fail.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from engine.store import open_factory
 from projections.db import Database, connect
 from projections.runner import partition_of
 from tests.consumers.conftest import STORE_PARTITIONS, KafkaStore
-from tests.consumers.test_cli import STOCKLEDGER
+from tests.consumers.test_cli import STOCKLEDGER, Consuming, _short
 from tests.consumers.test_group import (
     SHORTEST_SESSION_MS,
     SHORTEST_SETTLE_MS,
@@ -153,12 +153,16 @@ def retried(lines: list[str]) -> list[str]:
     return [line for line in lines if "; retrying in " in line]
 
 
-def restart(broker: Broker, run: Running, lines: list[str]) -> None:
-    """Stop the broker, and start it again once the consumer has seen a read fail: a
-    restart too quick for the consumer to notice would prove nothing."""
+Until = Callable[[str, Callable[[], bool]], None]
+
+
+def restart(broker: Broker, until: Until, lines: list[str]) -> None:
+    """Stop the broker, and start it again once the consumer has seen a read fail (`until`
+    waits for it, failing if the consumer ends): a restart too quick for the consumer to
+    notice would prove nothing."""
     broker.stop()
     try:
-        run.until("a failed read", lambda: bool(retried(lines)))
+        until("a failed read", lambda: bool(retried(lines)))
     finally:
         broker.start()
 
@@ -183,7 +187,7 @@ def test_a_consumer_of_one_partition_rides_out_a_broker_restart(
         running.append(consumer)
         before = store.notifications(0)
         consumer.until("the events before the restart", lambda: handled(db) == before)
-        restart(kafka_broker, consumer, lines)
+        restart(kafka_broker, consumer.until, lines)
         store.submit(0, orders(0, 6, 6))
         total = store.notifications(0)
         consumer.until("the events after the restart", lambda: handled(db) == total)
@@ -193,6 +197,37 @@ def test_a_consumer_of_one_partition_rides_out_a_broker_restart(
     assert "test: recovered after " in lines[-1]
     assert len(rows) == total
     assert rows == uninterrupted(store, f"sqlite:///{tmp_path / 'alone.db'}", range(1))
+
+
+def test_consume_alerts_rides_out_a_broker_restart_and_alerts_once_a_slot(
+    kafka_broker: Broker, store: KafkaStore, tmp_path: Path
+) -> None:
+    store.submit(0, _short("sku-before"))
+    process = Consuming(
+        ["alerts", "--store", store.at(0), "--db", f"sqlite:///{tmp_path / 'rm.db'}"]
+    )
+
+    def alerted(sku: str) -> bool:
+        return any(line.startswith(f"low stock: {sku}@w1 ") for line in process.lines)
+
+    def until(what: str, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not done():
+            assert process.process.poll() is None, process.lines
+            assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}: {process.lines}"
+            time.sleep(0.05)
+
+    try:
+        until("the alert before the restart", lambda: alerted("sku-before"))
+        restart(kafka_broker, until, process.lines)
+        store.submit(0, _short("sku-after"))
+        until("the alert after the restart", lambda: alerted("sku-after"))
+    finally:
+        code = process.stop()
+    assert code == 0, process.lines
+    alerts = [line.split()[2] for line in process.lines if line.startswith("low stock: ")]
+    assert alerts == ["sku-before@w1", "sku-after@w1"]
+    assert any(line.startswith(f"store {store.at(0)}: ") for line in retried(process.lines))
 
 
 def test_a_group_member_rides_out_a_broker_restart(
