@@ -53,13 +53,16 @@ batch's commands may be sent twice (the engine answers the second as a
 retry, by command id), but its rows are not written twice: the checkpoint
 moves by compare-and-set, so the batch that loses drops its rows.
 
-A broker restart: kafka-python keeps the membership through it on its own,
-while the store's reads fail (`OperationalError`) once it is away longer than
-the store's `timeout_s`. The workers are then closed and, after a growing
-wait, opened again from their SQL checkpoints; the membership is kept, so the
-group does not rebalance. A membership that fails (`GroupError` caused by a
-retriable Kafka error) is closed too, and the member joins again. What counts
-as transient, and the bounds of the wait: `consumers.recovery`.
+A broker restart: kafka-python reconnects the membership on its own (the
+coordinator, back, may rebalance the group; a member it then leaves without
+an assignment starts over at `settle_timeout_ms`, below), while the store's
+reads fail (`OperationalError`) once the broker is away longer than the
+store's `timeout_s`. The workers are then closed and, after a growing wait,
+opened again from their SQL checkpoints; the membership is kept, so this
+member's failure does not rebalance the group. A membership that fails
+(`GroupError` caused by a retriable Kafka error) is closed too, and the member
+joins again. What counts as transient, and the bounds of the wait:
+`consumers.recovery`.
 
 A member left unsettled (joining, or revoked and not assigned again) for
 `settle_timeout_ms` closes its Kafka consumer and joins with a new one; see
