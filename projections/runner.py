@@ -7,9 +7,10 @@ partition; the embedded store has one, partition 0), through eventsourcing's
 
 1. read the next events after the lowest checkpoint from the store, decoded once;
 2. begin a transaction (on SQLite it takes the write lock at once);
-3. re-read the projection's checkpoint inside it and drop the events at or
-   below it: another runner may have gone on since step 1, and this is what
-   makes re-applying events idempotent;
+3. re-read the projection's checkpoint inside it, holding it until the
+   commit (`Checkpoints.claim`), and drop the events at or below it: another
+   runner may have gone on since step 1, and this is what makes re-applying
+   events idempotent;
 4. load the rows the projection names, fold the events, write the rows back;
 5. move the checkpoint to the batch's last notification id, only forward: a
    runner that lost a race fails here and its whole transaction rolls back;
@@ -149,6 +150,31 @@ class Checkpoints(TrackingRecorder):
                 f"is already at or past notification {tracking.notification_id}"
             )
             raise IntegrityError(msg)
+
+    def claim(self, name: str) -> int:
+        """The checkpoint, held until the transaction ends (0 if none yet).
+
+        Two runners of one projection (`consume projections` beside a consumer
+        that catches up the read models it reads) must not both fold the same
+        events: the second would load rows the first has not committed yet. On
+        SQLite the transaction's write lock (BEGIN IMMEDIATE) already orders
+        them. On PostgreSQL the checkpoint's row is locked (made first if
+        missing, so there is always a row to lock): the second runner waits
+        here and then reads where the first ended.
+        """
+        if self.db.dialect != "postgresql":
+            return self.max_tracking_id(name) or 0
+        self.db.execute(
+            f"INSERT INTO {CHECKPOINTS_TABLE} (projection, partition, notification_id) "
+            "VALUES (?, ?, 0) ON CONFLICT (projection, partition) DO NOTHING",
+            (name, self.partition),
+        )
+        rows = self.db.execute(
+            f"SELECT notification_id FROM {CHECKPOINTS_TABLE} "
+            "WHERE projection = ? AND partition = ? FOR UPDATE",
+            (name, self.partition),
+        )
+        return int(rows[0][0])
 
     def set(self, name: str, notification_id: int) -> None:
         """Put a checkpoint where a rebuild ended, forward or not."""
@@ -428,7 +454,7 @@ def _apply_batch(
     """
     if kinds is None:
         kinds = [type(event.data) for _, event in batch]
-    done = checkpoints.max_tracking_id(target.checkpoint) or 0
+    done = checkpoints.claim(target.checkpoint)
     if done >= last:
         return 0
     start = bisect_right(batch, done, key=lambda e: e[0])

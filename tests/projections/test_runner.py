@@ -30,6 +30,7 @@ from projections.runner import (
     _decode_each,
     _live,
     catch_up,
+    ensure_schema,
     follow,
     read_batches,
     rebuild,
@@ -221,3 +222,43 @@ def test_an_envelope_the_fast_decoder_refuses_is_decoded_whole() -> None:
     assert whole.causation_id == cause.bytes
     assert whole.data == ClockAdvanced(now=60)
     assert whole.timestamp == envelope.timestamp
+
+
+def test_a_second_runner_waits_for_the_first_and_applies_only_what_is_left(
+    db_url: str, demo_store: ApplicationRecorder
+) -> None:
+    """A runner that is mid-batch holds its checkpoint: a second runner of the same
+    projection waits for its commit and then applies nothing the first applied
+    (without the hold, on PostgreSQL, the second folded the same events again and
+    failed on the checkpoint)."""
+    head = demo_store.max_notification_id()
+    assert head is not None
+    claimed, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with Database(db_url) as own, own.transaction():
+            checkpoints = Checkpoints(own, 0)
+            checkpoints.claim("orders")
+            checkpoints.insert_tracking(Tracking("orders", head))
+            claimed.set()
+            assert release.wait(30)
+
+    def second() -> None:
+        with Database(db_url) as own:
+            applied.append(catch_up(own, demo_store, [Orders()]))
+
+    applied: list[int] = []
+    with Database(db_url) as db:
+        ensure_schema(db, [Orders()])
+        holder = threading.Thread(target=first)
+        holder.start()
+        assert claimed.wait(30)
+        runner = threading.Thread(target=second)
+        runner.start()
+        runner.join(0.5)
+        assert runner.is_alive(), "the second runner went on while the first held its checkpoint"
+        release.set()
+        holder.join(30)
+        runner.join(30)
+        assert applied == [0]
+        assert _checkpoint(db, "orders") == head
