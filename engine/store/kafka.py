@@ -154,6 +154,9 @@ FETCH_PARTITION_BYTES_MAX: Final = 8 * 1024 * 1024
 # only for what is already there.
 FETCH_WAIT_MS: Final = 5
 POLL_MS: Final = 100
+# kafka-python's clients back off up to 30 s between reconnects by default: a
+# store would then notice a restarted broker half a minute late.
+RECONNECT_BACKOFF_MAX_MS: Final = 1_000
 SUBSCRIPTION_POLL_S: Final = 0.05
 
 CE_SPECVERSION: Final = b"1.0"
@@ -249,6 +252,17 @@ class _Out(NamedTuple):
 _Stored = tuple[bytes, bytes]
 
 
+def _client_config(settings: KafkaSettings) -> dict[str, Any]:
+    """What every Kafka client of the store is opened with: its brokers, and the
+    store's timeout for requests and for finding the brokers at all."""
+    return {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "request_timeout_ms": settings.timeout_ms,
+        "bootstrap_timeout_ms": settings.timeout_ms,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+    }
+
+
 def _headers(
     settings: KafkaSettings, ce_type: bytes, ce_id: str, subject: str, content_type: bytes
 ) -> list[tuple[str, bytes]]:
@@ -332,13 +346,12 @@ class _Log:
         self.store.check_open()
         try:
             return KafkaConsumer(
-                bootstrap_servers=self.store.settings.bootstrap_servers,
+                **_client_config(self.store.settings),
                 group_id=None,
                 enable_auto_commit=False,
                 isolation_level="read_committed",
                 fetch_max_wait_ms=FETCH_WAIT_MS,
                 max_partition_fetch_bytes=FETCH_PARTITION_BYTES_MAX,
-                request_timeout_ms=self.store.settings.timeout_ms,
                 allow_auto_create_topics=False,
                 **config,
             )
@@ -1016,9 +1029,7 @@ class KafkaDatastore:
         if s.replication_factor > 1:
             extra["min.insync.replicas"] = str(s.replication_factor - 1)
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=s.bootstrap_servers, request_timeout_ms=s.timeout_ms
-            )
+            admin = KafkaAdminClient(**_client_config(s))
         except KafkaError as e:
             msg = f"cannot reach Kafka at {s.bootstrap_servers}: {e}"
             raise OperationalError(msg) from e
@@ -1070,14 +1081,13 @@ class KafkaDatastore:
         s = self.settings
         try:
             producer = KafkaProducer(
-                bootstrap_servers=s.bootstrap_servers,
+                **_client_config(s),
                 transactional_id=s.transactional_id,
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=0,
                 retry_backoff_ms=RETRY_BACKOFF_MS,
                 max_request_size=TOPIC_MESSAGE_BYTES_MAX,
-                request_timeout_ms=s.timeout_ms,
                 delivery_timeout_ms=s.timeout_ms + 1000,
                 max_block_ms=s.timeout_ms,
                 transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
