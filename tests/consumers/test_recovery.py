@@ -11,6 +11,7 @@ broker is started again only once the consumer has seen a read fail.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -291,7 +292,8 @@ def test_a_broker_that_stays_away_ends_the_run_after_the_attempt_limit(
     )
     with pytest.raises(RecoveryError, match="gave up after 3 attempts in a row failed") as caught:
         runner.run(stop=threading.Event(), poll_s=POLL_S)
-    assert "KafkaTimeoutError" in str(caught.value), "the last error is named"
+    # The last error is named: whichever step of opening the store ran out of its 1 ms.
+    assert re.search(r"KafkaTimeoutError|NoBrokersAvailable", str(caught.value))
     waits = [line.split("; retrying in ")[1] for line in retried(lines)]
     assert waits == ["0.1 s (attempt 1 of 3)", "0.2 s (attempt 2 of 3)", "0.4 s (attempt 3 of 3)"]
 
@@ -314,7 +316,8 @@ def test_a_group_member_whose_store_keeps_failing_keeps_its_membership_to_the_li
     )
     with pytest.raises(RecoveryError, match="gave up after 3 attempts") as caught:
         runner.run(stop=threading.Event(), poll_s=POLL_S)
-    assert "cannot create the store's topics" in str(caught.value)
+    # Whichever step of opening the store ran out of its 1 ms first.
+    assert re.search(r"cannot (create the store's topics|reach Kafka)", str(caught.value))
     assert len(retried(lines)) == 3
     assert not any(": partitions " in line for line in lines), "no worker ever started"
     assert not any("joining again" in line for line in lines), lines
@@ -377,7 +380,7 @@ def test_consume_stops_at_once_on_sigterm_while_it_waits_to_retry(
                 break
         else:
             pytest.fail("the consumer never waited to retry")
-        assert "cannot create the store's topics" in line, line
+        assert re.search(r"cannot (create the store's topics|reach Kafka)", line), line
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(WAIT_S)
