@@ -769,6 +769,15 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
     rejected: int
 
 
+def _period(what: str, per: str) -> str:
+    """The SQL that cuts an `hour` column (`YYYY-MM-DDTHH`) to its `per` hour or day."""
+    width = THROUGHPUT_PERIODS.get(per)
+    if width is None:
+        msg = f"{what} per {per!r}: choose one of {list(THROUGHPUT_PERIODS)}"
+        raise ValueError(msg)
+    return f"SUBSTR(hour, 1, {width})"
+
+
 def throughput(
     db: Database,
     *,
@@ -778,13 +787,9 @@ def throughput(
     offset: int = 0,
 ) -> list[Throughput]:
     """Events per topic and `per` hour or day, oldest first, from `since` (a day or hour) on."""
-    width = THROUGHPUT_PERIODS.get(per)
-    if width is None:
-        msg = f"throughput per {per!r}: choose one of {list(THROUGHPUT_PERIODS)}"
-        raise ValueError(msg)
+    period = _period("throughput", per)
     clause, params = where(("hour >= ?", since))
     page, paging = _page(limit, offset)
-    period = f"SUBSTR(hour, 1, {width})"
     found = db.execute(
         f"SELECT {period}, topic, SUM(events) FROM platform_throughput{clause} "
         f"GROUP BY {period}, topic ORDER BY {period}, topic{page}",
@@ -847,13 +852,9 @@ def platform_periods(
     offset: int = 0,
 ) -> list[PlatformPeriod]:
     """Commands and events (all topics) per `per` hour or day, oldest first, from `since` on."""
-    width = THROUGHPUT_PERIODS.get(per)
-    if width is None:
-        msg = f"platform figures per {per!r}: choose one of {list(THROUGHPUT_PERIODS)}"
-        raise ValueError(msg)
+    period = _period("platform figures", per)
     clause, params = where(("hour >= ?", since))
     page, paging = _page(limit, offset)
-    period = f"SUBSTR(hour, 1, {width})"
     found = db.execute(
         f"SELECT period, SUM(commands), SUM(events) FROM ("
         f"SELECT {period} AS period, commands, 0 AS events FROM platform_commands{clause} "
