@@ -26,6 +26,9 @@ from kafka.errors import KafkaError
 
 from engine.store import kafka_environment
 
+# Re-exported for the consumers' own Kafka clients: the same reconnect bound as the store's.
+from engine.store.kafka import RECONNECT_BACKOFF_MAX_MS
+
 __all__ = [
     "PROBE_TIMEOUT_MS",
     "RECONNECT_BACKOFF_MAX_MS",
@@ -45,10 +48,6 @@ RETRY_DELAY_S_MAX: Final = 10.0
 RETRY_ATTEMPTS_MAX: Final = 30
 # How long `check_broker` waits for the broker to answer.
 PROBE_TIMEOUT_MS: Final = 1_000
-# kafka-python's clients back off up to 30 s between connection attempts by
-# default: a client of ours left waiting through a broker restart would sleep
-# through the broker's return. Ours try again at least this often.
-RECONNECT_BACKOFF_MAX_MS: Final = 1_000
 
 
 class RecoveryError(RuntimeError):
