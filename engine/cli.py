@@ -39,7 +39,7 @@ from engine.kafka.tail import TAIL_TOPICS, tail
 from engine.simulator import SimulatorSettings
 from engine.store import DEFAULT_STORE_URL, StoreURLError, open_factory, sqlite_path
 from engine.verify import render_report, verify_store
-from projections.cli import DbOption, project_app
+from projections.cli import DbOption, StoreOption, project_app
 from projections.db import DEFAULT_DB_URL
 from projections.query_cli import query_app
 
@@ -54,15 +54,6 @@ app.add_typer(query_app, name="query")
 app.add_typer(consume_app, name="consume")
 app.add_typer(dlq_app, name="dlq")
 console = Console()
-
-StoreOption = Annotated[
-    str,
-    typer.Option(
-        "--store",
-        envvar="STOCKLEDGER_STORE",
-        help="Where events are kept: sqlite:///path/to/file.db or kafka://host:port",
-    ),
-]
 
 
 DEMO_STORE_URL: Final = "sqlite:///data/demo.db"
