@@ -1042,7 +1042,6 @@ class Pipeline:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-commit")
         self._in_flight: tuple[list[_Batch], Future[list[Sequence[int]]]] | None = None
         self._queued: list[_Batch] = []
-        self._queued_events = 0
 
     def __enter__(self) -> Pipeline:
         return self
@@ -1064,7 +1063,8 @@ class Pipeline:
         self, commands: Sequence[AnyCommand], commit_options: dict[str, Any]
     ) -> list[Answer]:
         engine = self.engine
-        if engine._snapshot_due_after(self._queued_events + self._in_flight_events()):
+        in_flight = self._in_flight[0] if self._in_flight is not None else []
+        if engine._snapshot_due_after(_events_in(self._queued) + _events_in(in_flight)):
             self.flush()
         try:
             batch = engine._decide(commands, commit_options)
@@ -1073,8 +1073,7 @@ class Pipeline:
             self.flush()
             raise
         self._queued.append(batch)
-        self._queued_events += len(batch.envelopes)
-        self._pump(wait=self._queued_events > self.group_events_max)
+        self._pump(wait=_events_in(self._queued) > self.group_events_max)
         return engine._answers(batch)
 
     def flush(self) -> None:
@@ -1086,11 +1085,6 @@ class Pipeline:
             # raised once already; what was decided after it is not committed.
             msg = "the engine broke (a commit or a command's handler failed); open it again"
             raise EngineBrokenError(msg)
-
-    def _in_flight_events(self) -> int:
-        if self._in_flight is None:
-            return 0
-        return sum(len(batch.envelopes) for batch in self._in_flight[0])
 
     def _pump(self, *, wait: bool, snapshot_now: bool = False) -> None:
         """Settle the commit in flight if it is done (or `wait` for it), then
@@ -1104,7 +1098,7 @@ class Pipeline:
                 ids = pending.result()
             except BaseException:
                 # Nothing queued behind a failed commit may land.
-                self._queued, self._queued_events = [], 0
+                self._queued = []
                 raise
             last = len(group) - 1
             for i, (batch, batch_ids) in enumerate(zip(group, ids, strict=True)):
@@ -1126,8 +1120,11 @@ class Pipeline:
                     break
                 taken += 1
         group, self._queued = queued[:taken], queued[taken:]
-        self._queued_events = sum(len(batch.envelopes) for batch in self._queued)
         return group
+
+
+def _events_in(batches: Sequence[_Batch]) -> int:
+    return sum(len(batch.envelopes) for batch in batches)
 
 
 _HANDLERS: Final[dict[type, Callable[[Engine, Any], None]]] = {
