@@ -894,7 +894,8 @@ class _SnapshotLog(_Log):
                 self._streams.setdefault(key, []).append(record.offset)
 
     def commit(self, stored_events: Sequence[StoredEvent]) -> None:
-        check_limits(Columns.of(stored_events), EVENTS_PER_COMMIT_MAX, COMMIT_BYTES_MAX)
+        columns = Columns.of(stored_events)
+        check_limits(columns, EVENTS_PER_COMMIT_MAX, COMMIT_BYTES_MAX)
         if not stored_events:
             return
         settings = self.store.settings
@@ -916,7 +917,7 @@ class _SnapshotLog(_Log):
             store.start_writer()
             self.ready_to_write()
             with self.state_lock:
-                changed = check_versions(self.heads, stored_events)
+                changed = check_versions(self.heads, columns)
             offsets = store.transact(outs, None)
             with self.state_lock:
                 self.heads.update(changed)
