@@ -115,16 +115,21 @@ class ReadModels:
     def _lag(self, recorder: ApplicationRecorder) -> list[ProjectionStatus]:
         return status(self._connection(read_only=False), recorder, select())
 
-    def _fresh(self) -> bool:
-        return self._clock_s() - self._checkpoints_read_s < LAG_CHECKPOINTS_FRESH_S
+    def _fresh(self, max_age_s: float) -> bool:
+        return self._clock_s() - self._checkpoints_read_s < max_age_s
 
-    async def lag(self, recorder: ApplicationRecorder, head: int) -> list[ProjectionStatus]:
-        """Each projection's checkpoint (read at most `LAG_CHECKPOINTS_FRESH_S` ago) and
-        its lag behind `head`, the newest notification id of `recorder`'s store."""
-        if not self._fresh():
+    async def lag(
+        self,
+        recorder: ApplicationRecorder,
+        head: int,
+        max_age_s: float = LAG_CHECKPOINTS_FRESH_S,
+    ) -> list[ProjectionStatus]:
+        """Each projection's checkpoint (read at most `max_age_s` ago) and its lag
+        behind `head`, the newest notification id of `recorder`'s store."""
+        if not self._fresh(max_age_s):
             # One read for every check that finds the checkpoints stale at once.
             async with self._checkpoints_reading:
-                if not self._fresh():
+                if not self._fresh(max_age_s):
                     loop = asyncio.get_running_loop()
                     self._checkpoints = await loop.run_in_executor(
                         self._status, self._lag, recorder
