@@ -228,7 +228,8 @@ class Runner:
 
     def _prepare(self) -> None:
         if self.consumer.reads:
-            catch_up(self.db, self.recorder, self.consumer.reads)
+            # The tables were made as the runner started.
+            catch_up(self.db, self.recorder, self.consumer.reads, schema=False)
 
     def _handle(self, raw: bytes, effects: Effects) -> str | None:
         """Decode and handle one event into `effects`; the error, if it failed.

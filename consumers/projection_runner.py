@@ -22,7 +22,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from projections import select
 from projections.db import Database
 from projections.projection import Projection
-from projections.runner import BATCH_EVENTS_MAX, catch_up
+from projections.runner import BATCH_EVENTS_MAX, catch_up, ensure_schema, partition_of
 
 __all__ = ["POLL_S", "ProjectionsWorker", "run_projections"]
 
@@ -54,6 +54,7 @@ class ProjectionsWorker:
         self.recorder = recorder
         self.projections = select() if projections is None else projections
         self.events_max = events_max
+        ensure_schema(db, self.projections, partition_of(recorder))
 
     def run_while(self, keep_going: Callable[[], bool]) -> int:
         """Catch up until nothing is new or `keep_going()`, asked after each batch,
@@ -73,5 +74,6 @@ class ProjectionsWorker:
                 self.projections,
                 events_max=self.events_max,
                 progress=progress,
+                schema=False,
             )
         return batches

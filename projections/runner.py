@@ -509,13 +509,17 @@ def catch_up(
     *,
     events_max: int = BATCH_EVENTS_MAX,
     progress: Callable[[int], None] | None = None,
+    schema: bool = True,
 ) -> int:
     """Apply every event the store holds past each projection's checkpoint; the events applied.
 
     Each projection counts the events it was given, so an event several
-    projections applied counts once for each.
+    projections applied counts once for each. With `schema` false the tables
+    are taken to exist (`ensure_schema` ran): a loop that catches up again and
+    again makes them once, not in a write transaction every round.
     """
-    ensure_schema(db, projections, partition_of(recorder))
+    if schema:
+        ensure_schema(db, projections, partition_of(recorder))
     return _run(db, recorder, [_live(p) for p in projections], events_max, progress)
 
 
@@ -627,6 +631,7 @@ def follow(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """`catch_up` again and again until `stop` is set, `poll_s` apart when nothing was new."""
+    ensure_schema(db, projections, partition_of(recorder))
     while not stop.is_set():
-        if not catch_up(db, recorder, projections, progress=progress):
+        if not catch_up(db, recorder, projections, progress=progress, schema=False):
             stop.wait(poll_s)
