@@ -186,9 +186,8 @@ class Engine:
         self._due: list[tuple[int, str, str]] = []
         self._pairs: list[tuple[str, Event]] = []
         self._broken = False
-        # Batches decided whose commit has not settled yet (a pipeline queues
-        # many), and each of their commands' ids (as ints) with its batch.
-        self._unsettled: list[_Batch] = []
+        # The command ids (as ints) of batches decided whose commit has not
+        # settled yet (a pipeline queues many), each with its batch.
         self._unsettled_keys: dict[int, _Batch] = {}
         self._last_id = 0
 
@@ -269,7 +268,7 @@ class Engine:
         """
         with self._collector_paused():
             batch = self._decide(commands, commit_options)
-            self._settle(batch, self._store(batch))
+            self._settle(batch, self._store([batch])[0])
             return self._answers(batch)
 
     @contextmanager
@@ -336,30 +335,23 @@ class Engine:
         envelopes = self._stamper.stamp_caused(order, causes, timestamp=self.clock())
         self._pairs = []
         batch = _Batch(commands, cids, decided, envelopes, options)
-        self._unsettled.append(batch)
         unsettled_keys.update(dict.fromkeys(decided, batch))
         return batch
 
-    def _store(self, batch: _Batch) -> Sequence[int]:
-        """Commit the batch; its events' notification ids. A failure breaks the engine."""
-        try:
-            if batch.envelopes:
-                return commit(self.recorder, batch.envelopes, **batch.options)
-            if batch.options:
-                self.recorder.insert_events([], **batch.options)
-            return []
-        except BaseException:
-            self._broken = True
-            raise
-
-    def _store_group(self, batches: Sequence[_Batch]) -> list[Sequence[int]]:
-        """Commit `batches` (none with commit options, or just one) as one
-        commit; each batch's notification ids. A failure breaks the engine."""
-        if len(batches) == 1:
-            return [self._store(batches[0])]
+    def _store(self, batches: Sequence[_Batch]) -> list[Sequence[int]]:
+        """Commit `batches` as one commit; each batch's notification ids. A
+        failure breaks the engine. Only a batch alone may carry commit options
+        (a pipeline groups none that do), and they go to the store even when
+        the batch caused no event: the Kafka store's `consumed` must land."""
+        options = batches[0].options
         envelopes = [envelope for batch in batches for envelope in batch.envelopes]
         try:
-            ids = commit(self.recorder, envelopes) if envelopes else []
+            if envelopes:
+                ids = commit(self.recorder, envelopes, **options)
+            else:
+                if options:
+                    self.recorder.insert_events([], **options)
+                ids = []
         except BaseException:
             self._broken = True
             raise
@@ -372,7 +364,6 @@ class Engine:
         return spans
 
     def _settle(self, batch: _Batch, ids: Sequence[int], *, snapshot_now: bool = True) -> None:
-        self._unsettled.remove(batch)
         unsettled_keys = self._unsettled_keys
         for key in batch.decided:
             del unsettled_keys[key]
@@ -1106,7 +1097,7 @@ class Pipeline:
                 self.engine._settle(batch, batch_ids, snapshot_now=snapshot_now and quiet)
         if self._queued:
             group = self._take_group()
-            self._in_flight = (group, self._writer.submit(self.engine._store_group, group))
+            self._in_flight = (group, self._writer.submit(self.engine._store, group))
 
     def _take_group(self) -> list[_Batch]:
         """The queued batches the next commit takes: from the first, every one
