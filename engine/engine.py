@@ -41,6 +41,7 @@ from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder, Pe
 
 from engine import snapshot
 from engine.codec import decode, lineages_of_array
+from engine.collector import collector_paused
 from engine.commands import (
     AdjustStock,
     AdvanceClock,
@@ -281,14 +282,11 @@ class Engine:
         survivors are frozen when it settles, and the collector runs again
         between batches.
         """
-        if not self.settings.freeze_gc or not gc.isenabled():
+        if not self.settings.freeze_gc:
             yield
             return
-        gc.disable()
-        try:
+        with collector_paused():
             yield
-        finally:
-            gc.enable()
 
     def pipeline(self) -> Pipeline:
         """Submit batches while the previous one commits; see `Pipeline`."""

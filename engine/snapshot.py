@@ -28,15 +28,13 @@ bare `__new__` whose slots are filled from its row in one unpacking.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 
+from engine.collector import collector_paused
 from engine.credit import CreditAccount, Invoice
 from engine.events import HoldReason, OrderHold, OrderLine
 from engine.orders import Order, OrderStatus
@@ -200,7 +198,7 @@ def restore(engine: Engine, data: bytes) -> int:
     if engine.orders or engine.accounts or engine.answered or engine._stamper.versions:
         msg = "restore fills a fresh Engine(recorder); this one already has state"
         raise ValueError(msg)
-    with _collector_paused(engine.settings.freeze_gc):
+    with collector_paused(freeze=engine.settings.freeze_gc):
         snapshot = _decode(data)
         stored = engine.recorder.max_notification_id() or 0
         if snapshot.notification_id > stored:
@@ -239,24 +237,6 @@ def _decode(data: bytes) -> EngineSnapshot:
     except msgspec.DecodeError as e:
         msg = f"snapshot format version {version} is malformed: {e}"
         raise SnapshotError(msg) from e
-
-
-@contextmanager
-def _collector_paused(freeze: bool) -> Iterator[None]:
-    """Every object built here survives and nothing here makes cycles, yet with
-    the collector on each pass would rescan them all. `freeze` then moves them
-    into the permanent generation, as the engine does after its own recovery
-    (`EngineSettings.freeze_gc`): without it the first collection afterwards
-    scans every object just built (measured: a third of a restore's time)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        if freeze:
-            gc.freeze()
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _orders(rows: list[OrderRow]) -> dict[str, Order]:

@@ -26,12 +26,10 @@ so step 4 loads nothing: its tables are its own and hold nothing else.
 
 from __future__ import annotations
 
-import gc
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any, Final
@@ -45,6 +43,7 @@ from eventsourcing.persistence import (
 )
 
 from engine.codec import decode
+from engine.collector import collector_paused
 from engine.events import SCHEMA_VERSIONS, TOPICS, Envelope
 from engine.store.packing import Commit
 from projections.db import Database
@@ -552,27 +551,13 @@ def rebuild(
     # The build may commit without waiting for the disk: its tables are not
     # served, and a build lost to a crash is redone by the retry, which drops
     # the leftovers. The swap below is a durable commit as any other.
-    with _no_cyclic_gc(), db.unsynced():
+    with collector_paused(), db.unsynced():
         applied = _run(db, recorder, targets, events_max, progress)
     with db.transaction():
         for target in targets:
             _swap(db, checkpoints, target)
     catch_up(db, recorder, projections, events_max=events_max)
     return applied
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The cyclic collector paused: a rebuild holds up to millions of rows, which
-    it would walk again and again to find no garbage (rows are dicts of
-    scalars, without cycles); whatever cycles do appear are collected after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _swap(db: Database, checkpoints: Checkpoints, target: _Target) -> None:
