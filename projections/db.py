@@ -12,11 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import psycopg
+
+from engine.store import StoreURLError, sqlite_path
 
 DEFAULT_DB_URL: Final = "sqlite:///data/readmodels.db"
 LOCK_TIMEOUT_S: Final = 30.0
@@ -39,7 +40,10 @@ class Database:
         scheme = urlsplit(url).scheme
         if scheme == "sqlite":
             self.dialect = "sqlite"
-            path = _sqlite_path(url)
+            try:
+                path = sqlite_path(url)
+            except StoreURLError as error:
+                raise DatabaseURLError(str(error)) from None
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT_S)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -183,14 +187,6 @@ def where(*conditions: str | tuple[str, object]) -> tuple[str, tuple[object, ...
             clauses.append(condition[0])
             params.append(condition[1])
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), tuple(params)
-
-
-def _sqlite_path(url: str) -> Path:
-    parts = urlsplit(url)
-    if parts.netloc or not parts.path.lstrip("/"):
-        msg = f"{url!r}: write sqlite:///relative.db or sqlite:////absolute.db"
-        raise DatabaseURLError(msg)
-    return Path(parts.path[1:])
 
 
 def connect(url: str = DEFAULT_DB_URL) -> Database:

@@ -45,6 +45,7 @@ from eventsourcing.persistence import (
 from engine.codec import decode
 from engine.collector import collector_paused
 from engine.events import SCHEMA_VERSIONS, TOPICS, Envelope
+from engine.store import CommitReader
 from engine.store.packing import Commit
 from projections.db import Database
 from projections.projection import (
@@ -272,15 +273,12 @@ def read_batches(
 
     A batch ends on a commit boundary where the store says where commits are.
     """
-    read_commits: Callable[[int], Iterator[tuple[int, Commit]]] | None = getattr(
-        recorder, "read_commits", None
-    )
-    if read_commits is None:
+    if not isinstance(recorder, CommitReader):
         yield from _read_notifications(recorder, after, events_max)
         return
     batch: list[Positioned] = []
     last = after
-    for first, commit in read_commits(after):
+    for first, commit in recorder.read_commits(after):
         count, events = _decode_commit(first, commit)
         if first <= after:
             events = [e for e in events if e[0] > after]
