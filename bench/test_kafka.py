@@ -223,12 +223,15 @@ def test_demo_workload(
     settings = SimulatorSettings(orders=_size(DEMO_ORDERS, benchmark.disabled))
     urls = itertools.count()
 
+    factories: list[Any] = []
+
     def fresh() -> tuple[tuple[ApplicationRecorder], dict[str, Any]]:
         if store == "kafka":
             url = f"kafka://{kafka_broker.bootstrap}?prefix={kafka_prefix}demo{next(urls)}-"
         else:
             url = f"sqlite:///{tmp_path / f'demo-{next(urls)}.db'}"
-        return (open_factory(url).application_recorder(),), {}
+        factories.append(open_factory(url))
+        return (factories[-1].application_recorder(),), {}
 
     recorders: list[ApplicationRecorder] = []
 
@@ -240,6 +243,8 @@ def test_demo_workload(
 
     benchmark.pedantic(demo, setup=fresh, rounds=1, iterations=1)
     assert all(verify_store(recorder).ok for recorder in recorders)
+    for factory in factories:
+        factory.close()
     rate = per_second(benchmark, settings.orders)
     if rate is not None:
         bar = ">= 5,000 on kafka" if store == "kafka" else ""

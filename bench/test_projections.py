@@ -21,8 +21,8 @@ from eventsourcing.persistence import ApplicationRecorder
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.conftest import Record, per_second
-from engine.demo import run_demo
-from engine.simulator import SimulatorSettings
+from engine.engine import Engine
+from engine.simulator import SimulatorSettings, run
 from engine.store import open_factory
 from projections import select
 from projections.db import Database
@@ -43,7 +43,7 @@ def demo_store(
     factory = open_factory(url)
     recorder = factory.application_recorder()
     settings = SimulatorSettings(orders=orders, customers=max(20, orders // 25), skus=200)
-    run_demo(recorder, settings)
+    run(Engine.open(recorder), settings)
     yield recorder, recorder.max_notification_id() or 0
     factory.close()
 
