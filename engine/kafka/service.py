@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -104,13 +103,14 @@ class Service:
         self.batch_commands_max = batch_commands_max
         self.group = group
         self.stop = threading.Event()
+        # Failed attempts to open the engine and its consumer, in a row.
+        self._failures = 0
 
     def run(
         self, *, drain: bool = False, on_batch: Callable[[BatchDone], None] | None = None
     ) -> None:
         """Take commands until stopped (SIGTERM, SIGINT) or, with `drain`, until
         every command published before the start is taken."""
-        attempts = 0
         with stop_on_signals() as stop:
             self.stop = stop
             while not self.stop.is_set():
@@ -118,13 +118,15 @@ class Service:
                     if self._serve(drain, on_batch):
                         return
                 except (OperationalError, EngineBrokenError, KafkaError) as error:
-                    attempts += 1
-                    if attempts > RECOVER_ATTEMPTS_MAX:
-                        msg = f"the store stayed unreachable after {attempts - 1} attempts: {error}"
+                    self._failures += 1
+                    if self._failures > RECOVER_ATTEMPTS_MAX:
+                        msg = (
+                            f"the store stayed unreachable after {self._failures - 1} "
+                            f"attempts: {error}"
+                        )
                         raise ServiceError(msg) from error
-                    time.sleep(RECOVER_BACKOFF_S)
-                    continue
-                attempts = 0
+                    # A stop signal ends the wait at once.
+                    self.stop.wait(RECOVER_BACKOFF_S)
 
     def _serve(self, drain: bool, on_batch: Callable[[BatchDone], None] | None) -> bool:
         """Open the engine and its consumer, and take batches; True once drained or stopped."""
@@ -142,6 +144,8 @@ class Service:
                 _consumer(settings, self.group, self.batch_commands_max) as consumer,
                 _producer(settings) as dead_letters,
             ):
+                # Open again: the attempts counted are those in a row.
+                self._failures = 0
                 ends = _end_offsets(consumer, settings) if drain else None
                 while not self.stop.is_set():
                     done = self._batch(engine, consumer, dead_letters, settings)
