@@ -52,6 +52,7 @@ __all__ = [
     "Planning",
     "PlanningSettings",
     "days_of_cover",
+    "reorder_point",
     "reorder_units",
     "velocity",
 ]
@@ -90,6 +91,11 @@ def days_of_cover(available: int, velocity_per_day: float) -> float | None:
     return max(available, 0) / velocity_per_day if velocity_per_day else None
 
 
+def reorder_point(velocity_per_day: float, settings: PlanningSettings, safety_stock: int) -> int:
+    """The units a slot needs to hold: sales over the lead time, and the safety stock."""
+    return math.ceil(velocity_per_day * settings.lead_time_days) + safety_stock
+
+
 def reorder_units(
     velocity_per_day: float,
     settings: PlanningSettings,
@@ -99,7 +105,7 @@ def reorder_units(
     on_order: int,
 ) -> int:
     """Units to order now; `free` is on hand - reserved."""
-    need = math.ceil(velocity_per_day * settings.lead_time_days) + safety_stock
+    need = reorder_point(velocity_per_day, settings, safety_stock)
     return max(0, need - free - on_order)
 
 

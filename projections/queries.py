@@ -66,6 +66,7 @@ __all__ = [
     "pick_lines",
     "pick_list",
     "planning",
+    "planning_today",
     "platform",
     "platform_periods",
     "rejections",
@@ -559,6 +560,12 @@ class SkuPlan(msgspec.Struct, frozen=True, kw_only=True):
     reorder_units: int
 
 
+def planning_today(db: Database) -> int:
+    """The logical day the planning read model has reached (0 before the clock moves)."""
+    clock = db.execute("SELECT now FROM planning_clock WHERE id = 0")
+    return int(clock[0][0]) // DAY_S if clock else 0
+
+
 def planning(
     db: Database,
     sku: str | None = None,
@@ -581,8 +588,7 @@ def planning(
     )
     if not positions:
         return []
-    clock = db.execute("SELECT now FROM planning_clock WHERE id = 0")
-    today = int(clock[0][0]) // DAY_S if clock else 0
+    today = planning_today(db)
     short, long = VELOCITY_WINDOWS_DAYS
     shipped = {
         row[0]: (int(row[1]), int(row[2]))
