@@ -87,7 +87,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from kafka.errors import KafkaError
 
-from consumers.recovery import RECONNECT_BACKOFF_MAX_MS, Backoff, check_broker, transient
+from consumers.recovery import RECONNECT_BACKOFF_MAX_MS, Backoff, ride_out
 from engine.kafka.service import kafka_settings
 from engine.store import kafka_environment, open_factory
 from engine.store.kafka import ENGINE_TOPICS, KafkaSettings
@@ -386,15 +386,7 @@ class GroupRunner:
         keeps the membership: kafka-python reconnects it on its own, and
         leaving would make the whole group rebalance for a broker restart.
         """
-        while stop is None or not stop.is_set():
-            try:
-                self._member(stop, poll_s, join_timeout_s)
-                return
-            except Exception as error:
-                if not transient(error):
-                    raise
-                if not self.backoff.wait(error, stop):
-                    return
+        ride_out(lambda: self._member(stop, poll_s, join_timeout_s), self.backoff, stop)
 
     def _member(self, stop: threading.Event | None, poll_s: float, join_timeout_s: float) -> None:
         """One membership of the group, until stopped (or, without `stop`, caught up)."""
@@ -404,27 +396,26 @@ class GroupRunner:
                 return
             if deadline is not None:
                 self._join(membership, deadline)
-            while stop is None or not stop.is_set():
-                try:
-                    done = self._turn(membership, stop, poll_s)
-                except GroupError:
-                    raise
-                except Exception as error:
-                    if not transient(error):
-                        raise
-                    self._close_workers()
-                    if not self.backoff.wait(error, stop):
-                        return
-                    continue
-                self.backoff.recovered()
-                if done:
-                    return
+            # The workers are reopened by `_sync`: not before the broker answers again.
+            ride_out(
+                lambda: self._turns(membership, stop, poll_s),
+                self.backoff,
+                stop,
+                store_url=self.store_url,
+                passing=(GroupError,),
+                after_failure=self._close_workers,
+            )
+
+    def _turns(self, membership: _Membership, stop: threading.Event | None, poll_s: float) -> None:
+        """Turns until stopped (or, without `stop`, done)."""
+        while stop is None or not stop.is_set():
+            done = self._turn(membership, stop, poll_s)
+            self.backoff.recovered()
+            if done:
+                return
 
     def _turn(self, membership: _Membership, stop: threading.Event | None, poll_s: float) -> bool:
         """Steps 1 to 4 once; whether a run without `stop` is done."""
-        if self.backoff.failures:
-            # The workers are reopened by `_sync`: not before the broker answers again.
-            check_broker(self.store_url)
         membership.poll()
         self._sync(membership)
         if self._round(membership, stop):

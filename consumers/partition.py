@@ -18,7 +18,7 @@ from collections.abc import Callable
 from eventsourcing.persistence import ApplicationRecorder
 
 from consumers.group import Worker
-from consumers.recovery import Backoff, check_broker, transient
+from consumers.recovery import Backoff, ride_out
 from engine.store import open_factory
 
 __all__ = ["PartitionRunner"]
@@ -41,18 +41,9 @@ class PartitionRunner:
 
     def run(self, *, stop: threading.Event, poll_s: float) -> None:
         """Follow the store until `stop` is set, riding out transient failures."""
-        while not stop.is_set():
-            try:
-                self._follow(stop, poll_s)
-            except Exception as error:
-                if not transient(error):
-                    raise
-                if not self.backoff.wait(error, stop):
-                    return
+        ride_out(lambda: self._follow(stop, poll_s), self.backoff, stop, store_url=self.store_url)
 
     def _follow(self, stop: threading.Event, poll_s: float) -> None:
-        if self.backoff.failures:
-            check_broker(self.store_url)
         factory = open_factory(self.store_url)
         try:
             worker = self.start(factory.application_recorder())

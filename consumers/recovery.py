@@ -38,6 +38,7 @@ __all__ = [
     "Backoff",
     "RecoveryError",
     "check_broker",
+    "ride_out",
     "transient",
 ]
 
@@ -171,3 +172,37 @@ class Backoff:
             time.sleep(delay_s)
             return True
         return not stop.wait(delay_s)
+
+
+def ride_out(
+    work: Callable[[], None],
+    backoff: Backoff,
+    stop: threading.Event | None,
+    *,
+    store_url: str | None = None,
+    passing: tuple[type[Exception], ...] = (),
+    after_failure: Callable[[], None] | None = None,
+) -> None:
+    """Call `work` until it returns or `stop` is set, again after each transient failure.
+
+    After a transient failure: `after_failure` (to close what the work had
+    open), then `backoff.wait`, which raises `RecoveryError` at the attempt
+    limit; a stop meanwhile ends the loop. With `store_url`, an attempt after
+    a failure first asks `check_broker`. Any other error, and one of the
+    `passing` types, is raised as it is.
+    """
+    while stop is None or not stop.is_set():
+        try:
+            if store_url is not None and backoff.failures:
+                check_broker(store_url)
+            work()
+            return
+        except passing:
+            raise
+        except Exception as error:
+            if not transient(error):
+                raise
+            if after_failure is not None:
+                after_failure()
+            if not backoff.wait(error, stop):
+                return
