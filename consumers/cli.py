@@ -164,7 +164,13 @@ def _in_group(
 
 
 @contextmanager
-def _sink(store: str, intake: str | None, token: str | None) -> Iterator[CommandSink]:
+def _sink(
+    store: str, intake: str | None, token: str | None, *, sends: bool = True
+) -> Iterator[CommandSink | None]:
+    """The sink of a consumer that `sends` commands; None for one that decides none."""
+    if not sends:
+        yield None
+        return
     try:
         sink = open_sink(store, intake, token)
     except (ValueError, SinkError) as error:
@@ -183,25 +189,25 @@ def _run(
     token: str | None,
     once: bool,
     group: str | None,
+    *,
+    sends: bool = True,
 ) -> None:
     settings = _group(store, consumer.name, group)
-    if settings is not None:
-        with _database(db) as database, _sink(store, intake, token) as sink:
+    if settings is not None or not once:
+        with _database(db) as database, _sink(store, intake, token, sends=sends) as sink:
 
             def start(recorder: ApplicationRecorder) -> Runner:
                 return Runner(consumer, database, recorder, sink, out=typer.echo)
 
-            _in_group(consumer.name, store, settings, start, once)
+            if settings is not None:
+                _in_group(consumer.name, store, settings, start, once)
+            else:
+                _alone(consumer.name, store, start)
         return
-    if not once:
-        with _database(db) as database, _sink(store, intake, token) as sink:
-
-            def follow(recorder: ApplicationRecorder) -> Runner:
-                return Runner(consumer, database, recorder, sink, out=typer.echo)
-
-            _alone(consumer.name, store, follow)
-        return
-    with opened(store, db) as (recorder, database), _sink(store, intake, token) as sink:
+    with (
+        opened(store, db) as (recorder, database),
+        _sink(store, intake, token, sends=sends) as sink,
+    ):
         runner = Runner(consumer, database, recorder, sink, out=typer.echo)
         try:
             read = runner.catch_up()
@@ -286,26 +292,9 @@ def alerts_command(
     ] = LEAD_TIME_DAYS,
 ) -> None:
     """Low-stock alerts per SKU x location with reorder suggestions, into stock_alerts."""
-    consumer = LowStock(PlanningSettings(lead_time_days))
-    settings = _group(store, consumer.name, group)
-    if settings is not None:
-        with _database(db) as database:
-
-            def start(recorder: ApplicationRecorder) -> Runner:
-                return Runner(consumer, database, recorder, None, out=typer.echo)
-
-            _in_group(consumer.name, store, settings, start, once)
-        return
-    if not once:
-        with _database(db) as database:
-
-            def follow(recorder: ApplicationRecorder) -> Runner:
-                return Runner(consumer, database, recorder, None, out=typer.echo)
-
-            _alone(consumer.name, store, follow)
-        return
-    with opened(store, db) as (recorder, database):
-        Runner(consumer, database, recorder, None, out=typer.echo).catch_up()
+    _run(
+        LowStock(PlanningSettings(lead_time_days)), store, db, None, None, once, group, sends=False
+    )
 
 
 class _Partitions:
