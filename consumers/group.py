@@ -87,10 +87,10 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from kafka.errors import KafkaError
 
-from consumers.recovery import RECONNECT_BACKOFF_MAX_MS, Backoff, ride_out
+from consumers.recovery import Backoff, ride_out
 from engine.kafka.service import kafka_settings
 from engine.store import kafka_environment, open_factory
-from engine.store.kafka import ENGINE_TOPICS, KafkaSettings
+from engine.store.kafka import ENGINE_TOPICS, RECONNECT_BACKOFF_MAX_MS, KafkaSettings
 
 __all__ = [
     "GROUP_PREFIX",

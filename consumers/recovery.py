@@ -26,12 +26,8 @@ from kafka.errors import KafkaError
 
 from engine.store import kafka_environment
 
-# Re-exported for the consumers' own Kafka clients: the same reconnect bound as the store's.
-from engine.store.kafka import RECONNECT_BACKOFF_MAX_MS
-
 __all__ = [
     "PROBE_TIMEOUT_MS",
-    "RECONNECT_BACKOFF_MAX_MS",
     "RETRY_ATTEMPTS_MAX",
     "RETRY_DELAY_S_FIRST",
     "RETRY_DELAY_S_MAX",

@@ -24,11 +24,10 @@ import msgspec
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from consumers.recovery import RECONNECT_BACKOFF_MAX_MS
 from engine.commands import AnyCommand, command_uuid, json_decoder, json_encoder
 from engine.http.settings import COMMANDS_PER_REQUEST_MAX
 from engine.kafka.service import COMMANDS_TOPIC, create_topics, kafka_settings
-from engine.store.kafka import KafkaSettings
+from engine.store.kafka import RECONNECT_BACKOFF_MAX_MS, KafkaSettings
 
 __all__ = [
     "COMMAND_ID_MAX",
