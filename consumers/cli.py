@@ -381,6 +381,9 @@ def replay_command(
         if letter_id is not None and not letters:
             raise typer.BadParameter(f"no dead letter {letter_id}; see `stockledger dlq list`")
         failed = 0
+        # One runner per consumer and partition, however many of its letters there are:
+        # `replay` begins a batch for each letter.
+        runners: dict[tuple[str, int], Runner] = {}
         for letter in letters:
             make = CONSUMERS.get(letter.consumer)
             if make is None:
@@ -397,7 +400,10 @@ def replay_command(
                 )
                 failed += 1
                 continue
-            runner = Runner(make(), database, at, sink, out=typer.echo)
+            key = (letter.consumer, letter.partition)
+            runner = runners.get(key)
+            if runner is None:
+                runner = runners[key] = Runner(make(), database, at, sink, out=typer.echo)
             try:
                 error = runner.replay(letter)
             except SinkError as sink_error:
