@@ -23,24 +23,23 @@ it resolves.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from consumers.consumer import Consumer, Effects
 from engine.events import StreamEvent
 from engine.stock.events import StockPayload
-from projections.clock import DAY_S
 from projections.db import Database
 from projections.inventory import Inventory
 from projections.planning import (
     VELOCITY_WINDOWS_DAYS,
     Planning,
     PlanningSettings,
+    reorder_point,
     reorder_units,
     velocity,
 )
-from projections.queries import stock
+from projections.queries import planning_today, stock
 
 __all__ = ["ALERTS", "Alert", "LowStock", "alerts"]
 
@@ -156,8 +155,7 @@ class LowStock(Consumer):
         if not found:
             return None
         level = found[0]
-        clock = db.execute("SELECT now FROM planning_clock WHERE id = 0")
-        today = int(clock[0][0]) // DAY_S if clock else 0
+        today = planning_today(db)
         shipped = db.execute(
             "SELECT COALESCE(SUM(units), 0) FROM planning_shipments "
             "WHERE sku = ? AND location = ? AND day >= ? AND day < ?",
@@ -180,7 +178,7 @@ class LowStock(Consumer):
             available=level.available,
             velocity_per_day=per_day,
             lead_time_days=self.settings.lead_time_days,
-            reorder_point=math.ceil(per_day * self.settings.lead_time_days) + level.safety_stock,
+            reorder_point=reorder_point(per_day, self.settings, level.safety_stock),
             suggested_units=suggested,
             today=today,
         )
