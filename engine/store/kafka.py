@@ -1288,6 +1288,12 @@ class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder):
     def __init__(self, datastore: KafkaDatastore) -> None:
         super().__init__(datastore, "events")
 
+    def start_writer(self) -> None:
+        """Take the partition now (see `engine.store.WriterStart`): any earlier
+        writer is fenced from here on."""
+        with self.datastore.writer_lock:
+            self.datastore.start_writer()
+
     def insert_events(
         self,
         stored_events: Sequence[StoredEvent],

@@ -10,6 +10,7 @@ import pytest
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Tracking
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 
+from engine.engine import Engine
 from engine.kafka import Broker
 from engine.store import open_factory
 from engine.store.kafka import (
@@ -24,7 +25,17 @@ from engine.store.kafka import (
     KafkaSettings,
     WriterFencedError,
 )
-from tests.engine.conftest import TTL_S, Shop, advance, cancel, line, place, stock_up
+from tests.engine.conftest import (
+    TTL_S,
+    Shop,
+    advance,
+    cancel,
+    configure,
+    line,
+    place,
+    receive,
+    stock_up,
+)
 from tests.engine.store.contract import all_notifications, event
 from tests.engine.test_engine import picture
 
@@ -247,3 +258,30 @@ def test_opening_the_store_again_takes_a_fenced_partition_back(
         first.close()
         if again is not None:
             again.close()
+
+
+def test_opening_an_engine_fences_the_earlier_one_before_the_new_one_writes(
+    settings: KafkaSettings, datastores: list[KafkaDatastore]
+) -> None:
+    # The newer engine's writer starts as it opens, not at its first commit:
+    # the older is fenced before it could commit under the state the newer read.
+    def engine() -> Engine:
+        datastore = KafkaDatastore(settings)
+        datastores.append(datastore)
+        recorder = KafkaApplicationRecorder(datastore)
+        recorder.create_table()
+        return Shop._open(recorder)
+
+    older = engine()
+    older.submit([configure("A", "east", 0), receive("A", "east", 5)])
+    written = records_written(settings)
+
+    newer = engine()
+
+    with pytest.raises(WriterFencedError, match="another writer took over partition 0"):
+        older.submit([receive("A", "east", 7)])
+    assert records_written(settings) == written
+    newer.submit([receive("A", "east", 11)])
+    slot = newer.core.slot("A", "east")
+    assert slot is not None
+    assert slot.on_hand == 16
