@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import compress
+from itertools import compress, filterfalse
 from typing import Any, ClassVar, Final
 
 from engine.events import StreamEvent
@@ -113,7 +113,9 @@ class Rows:
             table: {key for key, row in rows.items() if row is not None}
             for table, rows in loaded.items()
         }
-        self.written: dict[str, set[Key]] = {table: set() for table in loaded}
+        # Keys as dict keys, not a set: in the order first written, which for new
+        # rows is the order they were made in (see `HeldRows.settle`).
+        self.written: dict[str, dict[Key, None]] = {table: {} for table in loaded}
         self.appended: dict[str, list[dict[str, Any]]] = {}
 
     def _rows(self, table: str, key: Key) -> dict[Key, dict[str, Any] | None]:
@@ -129,17 +131,17 @@ class Rows:
     def row(self, table: str, key: Key) -> dict[str, Any] | None:
         row = self._rows(table, key)[key]
         if row is not None:
-            self.written[table].add(key)
+            self.written[table][key] = None
         return row
 
     def insert(self, table: str, key: Key, row: dict[str, Any]) -> dict[str, Any]:
         self._rows(table, key)[key] = row
-        self.written[table].add(key)
+        self.written[table][key] = None
         return row
 
     def delete(self, table: str, key: Key) -> None:
         self._rows(table, key)[key] = None
-        self.written[table].add(key)
+        self.written[table][key] = None
 
     def append(self, table: str, row: dict[str, Any]) -> None:
         self.appended.setdefault(table, []).append(row)
@@ -154,15 +156,18 @@ class HeldRows(Rows):
     as the batch is written; `loaded` is shared with the caller.
     """
 
-    __slots__ = ()
+    __slots__ = ("deleted",)
 
     def __init__(
         self, held: dict[str, dict[Key, dict[str, Any] | None]], stored: dict[str, set[Key]]
     ) -> None:
         self.loaded = held
         self.existed = stored
-        self.written = {table: set() for table in held}
+        self.written = {table: {} for table in held}
         self.appended = {}
+        # Keys deleted this batch (some made again since), so that `settle`
+        # looks at each written row only through C-level filters.
+        self.deleted: dict[str, dict[Key, None]] = {table: {} for table in held}
 
     def _rows(self, table: str, key: Key) -> dict[Key, dict[str, Any] | None]:
         return self.loaded[table]
@@ -173,8 +178,12 @@ class HeldRows(Rows):
     def row(self, table: str, key: Key) -> dict[str, Any] | None:
         row = self.loaded[table].get(key)
         if row is not None:
-            self.written[table].add(key)
+            self.written[table][key] = None
         return row
+
+    def delete(self, table: str, key: Key) -> None:
+        super().delete(table, key)
+        self.deleted[table][key] = None
 
     def settle(
         self, table: str, values: Callable[[dict[str, Any]], Sequence[Any]]
@@ -186,22 +195,19 @@ class HeldRows(Rows):
         batch's transaction or, should that fail, drops this `HeldRows` whole.
         """
         held, stored, written = self.loaded[table], self.existed[table], self.written[table]
-        updates: list[Sequence[Any]] = []
-        inserts: list[Sequence[Any]] = []
-        deletes: list[Key] = []
-        for key in written:
-            row = held[key]
-            if row is None:
-                del held[key]
-                if key in stored:
-                    stored.discard(key)
-                    deletes.append(key)
-            elif key in stored:
-                updates.append(values(row))
-            else:
-                stored.add(key)
-                inserts.append(values(row))
+        gone = [key for key in self.deleted[table] if held[key] is None]
+        deletes = [key for key in gone if key in stored]
+        for key in gone:
+            del held[key], written[key]
+        stored.difference_update(gone)
+        # Rows in the order first written: new rows in the order they were made,
+        # so memory is read in order, and keys that grow are inserted in order.
+        fresh = list(filterfalse(stored.__contains__, written))
+        updates = list(map(values, map(held.__getitem__, filter(stored.__contains__, written))))
+        inserts = list(map(values, map(held.__getitem__, fresh)))
+        stored.update(fresh)
         written.clear()
+        self.deleted[table].clear()
         return updates, inserts, deletes
 
 

@@ -54,10 +54,38 @@ def test_held_rows_settle_into_updates_inserts_and_deletes() -> None:
     rows.insert("t", ("c",), {"k": "c", "n": 3})
     rows.insert("t", ("d",), {"k": "d", "n": 4})
     rows.delete("t", ("d",))  # inserted and deleted in one batch: never written
+    rows.insert("t", ("e",), {"k": "e", "n": 5})
+    rows.delete("t", ("e",))
+    rows.insert("t", ("e",), {"k": "e", "n": 6})  # deleted, then made again: inserted
+    rows.insert("t", ("b",), {"k": "b", "n": 7})  # deleted, then made again: updated
 
     updates, inserts, deletes = rows.settle("t", itemgetter("k", "n"))
 
-    assert (updates, inserts, deletes) == ([("a", 10)], [("c", 3)], [("b",)])
-    assert held["t"] == {("a",): {"k": "a", "n": 10}, ("c",): {"k": "c", "n": 3}}
-    assert stored["t"] == {("a",), ("c",)}
+    assert (updates, inserts, deletes) == ([("a", 10), ("b", 7)], [("c", 3), ("e", 6)], [])
+    assert held["t"] == {
+        ("a",): {"k": "a", "n": 10},
+        ("b",): {"k": "b", "n": 7},
+        ("c",): {"k": "c", "n": 3},
+        ("e",): {"k": "e", "n": 6},
+    }
+    assert stored["t"] == {("a",), ("b",), ("c",), ("e",)}
     assert rows.settle("t", itemgetter("k", "n")) == ([], [], [])
+
+    rows.delete("t", ("b",))
+    rows.delete("t", ("c",))
+    assert rows.settle("t", itemgetter("k", "n")) == ([], [], [("b",), ("c",)])
+    assert stored["t"] == {("a",), ("e",)}
+    assert set(held["t"]) == {("a",), ("e",)}
+
+
+def test_held_rows_settle_new_rows_in_the_order_they_were_made() -> None:
+    keys = [(n,) for n in range(1_000, 0, -7)]
+    rows = HeldRows({"t": {}}, {"t": set()})
+    for key in keys:
+        rows.insert("t", key, {"k": key[0]})
+    for key in keys[::3]:
+        rows.row("t", key)
+
+    _, inserts, _ = rows.settle("t", itemgetter("k"))
+
+    assert inserts == [key[0] for key in keys]
