@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from contextlib import closing
@@ -222,3 +223,23 @@ def test_a_snapshot_the_store_refuses_is_logged_and_the_batch_stands(
     refused = [r for r in caplog.records if "not saved" in r.getMessage()]
     assert refused
     assert all(r.levelname == "WARNING" for r in refused)
+
+
+def test_with_freeze_gc_a_batch_is_frozen_before_the_collector_runs_again(
+    tmp_path: Path,
+) -> None:
+    # Otherwise the collector's first pass after the batch scans all it built.
+    engine = Engine.open(open_factory(f"sqlite:///{tmp_path / 's.db'}").application_recorder())
+    first, second = batches(workload(seed=3, orders=80))[:2]
+    try:
+        with engine.pipeline() as pipeline:
+            piped = pipeline.submit(first)
+            assert gc.isenabled()
+            scanned = {id(o) for o in gc.get_objects()}
+            assert id(piped) not in scanned
+            assert not scanned & {id(a) for a in piped}
+        plain = engine.submit(second)
+        assert gc.isenabled()
+        assert id(plain) not in {id(o) for o in gc.get_objects()}
+    finally:
+        gc.unfreeze()
