@@ -28,7 +28,18 @@ from engine.events import (
     OrderPlaced,
     OrderRejected,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
+from projections.projection import (
+    BIGINT,
+    TEXT,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    quantity,
+    stamp,
+    value_cents,
+)
 
 ORDERS: Final = "customer_orders"
 
@@ -47,8 +58,8 @@ def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
         "customer_id": data.customer_id,
         "channel": data.channel,
         "outcome": "open",
-        "total_cents": sum(line.quantity * line.unit_price_cents for line in data.lines),
-        "units_ordered": sum(line.quantity for line in data.lines),
+        "total_cents": value_cents(data.lines),
+        "units_ordered": sum(map(quantity, data.lines)),
         "units_shipped": 0,
         "units_returned": 0,
         "credited_cents": 0,
@@ -115,11 +126,11 @@ class Customers(Projection):
 # How each event after `OrderPlaced` changes its order's row, by the event's
 # exact type: one lookup an event, not a chain of tests.
 def _shipped(order: dict[str, Any], data: LinesShipped) -> None:
-    order["units_shipped"] += sum(line.quantity for line in data.lines)
+    order["units_shipped"] += sum(map(quantity, data.lines))
 
 
 def _returned(order: dict[str, Any], data: LinesReturned) -> None:
-    order["units_returned"] += sum(line.quantity for line in data.lines)
+    order["units_returned"] += sum(map(quantity, data.lines))
 
 
 def _credited(order: dict[str, Any], data: CreditNoteIssued) -> None:

@@ -26,7 +26,17 @@ from engine.stock.events import (
     StockReserved,
     StockShipped,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
+from projections.projection import (
+    BIGINT,
+    TEXT,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    quantity,
+    stamp,
+)
 
 PICK_LINES: Final = "pick_lines"
 SHIPMENTS: Final = "shipments"
@@ -62,7 +72,7 @@ def _shipped(data: LinesShipped, at: str) -> dict[str, Any]:
         "shipment_id": data.shipment_id,
         "location": data.location,
         "lines": len(data.lines),
-        "units": sum(line.quantity for line in data.lines),
+        "units": sum(map(quantity, data.lines)),
         "shipped_at": at,
         "delivered_at": None,
     }

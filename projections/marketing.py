@@ -53,6 +53,7 @@ from projections.projection import (
     Rows,
     Table,
     stamp,
+    value_cents,
 )
 
 __all__ = ["Marketing"]
@@ -79,9 +80,14 @@ def _placed(data: OrderPlaced, day: int) -> dict[str, Any]:
         "day": day,
         "channel": data.channel,
         "campaign": data.campaign or "",
-        "value_cents": sum(line.quantity * line.unit_price_cents for line in data.lines),
+        "value_cents": value_cents(data.lines),
         "revenue_cents": 0,
-        **dict.fromkeys(_FLAGS.values(), 0),
+        "confirmed": 0,
+        "cancelled": 0,
+        "expired": 0,
+        "rejected": 0,
+        "shipped": 0,
+        "returned": 0,
     }
 
 

@@ -35,12 +35,32 @@ from engine.events import (
     PaymentCaptured,
 )
 from engine.orders import OrderStatus
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
+from projections.projection import (
+    BIGINT,
+    TEXT,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    quantity,
+    stamp,
+)
 
 LEDGER: Final = "order_ledger"
 REVENUE: Final = "daily_revenue"
 
 _DAILY: Final = (OrderPlaced, OrderConfirmed, OrderRejected, OrderCancelled, OrderExpired)
+
+# The statuses as the rows hold them, taken once: an enum member's `.value` is a property call.
+_PLACED: Final = OrderStatus.PLACED.value
+_RESERVED: Final = OrderStatus.RESERVED.value
+_CREDIT_HELD: Final = OrderStatus.CREDIT_HELD.value
+_CONFIRMED: Final = OrderStatus.CONFIRMED.value
+_PARTIALLY_SHIPPED: Final = OrderStatus.PARTIALLY_SHIPPED.value
+_SHIPPED: Final = OrderStatus.SHIPPED.value
+_DELIVERED: Final = OrderStatus.DELIVERED.value
+_RETURNED: Final = OrderStatus.RETURNED.value
 
 
 def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
@@ -54,7 +74,7 @@ def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
         "channel": data.channel,
         "campaign": data.campaign,
         "payment_terms": data.payment_terms,
-        "status": OrderStatus.PLACED.value,
+        "status": _PLACED,
         "reason": None,
         "lines": len(data.lines),
         "units_ordered": units,
@@ -174,16 +194,16 @@ _Change = Callable[[Rows, dict[str, Any], Any, str], None]
 
 
 def _reserved(rows: Rows, order: dict[str, Any], data: OrderStockReserved, at: str) -> None:
-    order["status"] = OrderStatus.RESERVED.value
+    order["status"] = _RESERVED
 
 
 def _credit_held(rows: Rows, order: dict[str, Any], data: OrderCreditHeld, at: str) -> None:
-    order["status"] = OrderStatus.CREDIT_HELD.value
+    order["status"] = _CREDIT_HELD
     order["reason"] = data.reason.value
 
 
 def _confirmed(rows: Rows, order: dict[str, Any], data: OrderConfirmed, at: str) -> None:
-    order["status"] = OrderStatus.CONFIRMED.value
+    order["status"] = _CONFIRMED
     order["reason"] = None
     daily = _daily(rows, at)
     daily["orders_confirmed"] += 1
@@ -196,37 +216,35 @@ def _paid(rows: Rows, order: dict[str, Any], data: PaymentCaptured, at: str) -> 
 
 def _shipped(rows: Rows, order: dict[str, Any], data: LinesShipped, at: str) -> None:
     order["shipments"] += 1
-    units = order["units_shipped"] = order["units_shipped"] + sum(
-        line.quantity for line in data.lines
-    )
-    order["status"] = (
-        OrderStatus.SHIPPED if units >= order["units_ordered"] else OrderStatus.PARTIALLY_SHIPPED
-    ).value
+    units = order["units_shipped"] = order["units_shipped"] + sum(map(quantity, data.lines))
+    order["status"] = _SHIPPED if units >= order["units_ordered"] else _PARTIALLY_SHIPPED
 
 
 def _delivered(rows: Rows, order: dict[str, Any], data: OrderDelivered, at: str) -> None:
     order["deliveries"] += 1
-    if order["status"] == OrderStatus.SHIPPED and order["deliveries"] >= order["shipments"]:
-        order["status"] = OrderStatus.DELIVERED.value
+    if order["status"] == _SHIPPED and order["deliveries"] >= order["shipments"]:
+        order["status"] = _DELIVERED
 
 
 def _returned(rows: Rows, order: dict[str, Any], data: LinesReturned, at: str) -> None:
-    order["units_returned"] += sum(line.quantity for line in data.lines)
+    order["units_returned"] += sum(map(quantity, data.lines))
     if order["units_returned"] >= order["units_shipped"] and order["status"] in (
-        OrderStatus.SHIPPED,
-        OrderStatus.DELIVERED,
+        _SHIPPED,
+        _DELIVERED,
     ):
-        order["status"] = OrderStatus.RETURNED.value
+        order["status"] = _RETURNED
 
 
 def _ended(status: OrderStatus) -> _Change:
+    text = status.value
+
     def end(
         rows: Rows,
         order: dict[str, Any],
         data: OrderRejected | OrderCancelled | OrderExpired,
         at: str,
     ) -> None:
-        order["status"] = status.value
+        order["status"] = text
         order["reason"] = getattr(data, "reason", None)
         if isinstance(data, OrderRejected):
             order["reason"] = data.reason.value

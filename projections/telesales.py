@@ -27,7 +27,17 @@ from engine.events import (
     OrderPlaced,
     OrderRejected,
 )
-from projections.projection import BIGINT, TEXT, Key, Positioned, Projection, Rows, Table, stamp
+from projections.projection import (
+    BIGINT,
+    TEXT,
+    Key,
+    Positioned,
+    Projection,
+    Rows,
+    Table,
+    stamp,
+    value_cents,
+)
 
 CALL_LIST: Final = "call_list"
 
@@ -47,7 +57,7 @@ def _placed(data: OrderPlaced, at: str) -> dict[str, Any]:
         "customer_id": data.customer_id,
         "channel": data.channel,
         "payment_terms": data.payment_terms,
-        "value_cents": sum(line.quantity * line.unit_price_cents for line in data.lines),
+        "value_cents": value_cents(data.lines),
         "placed_at": at,
         "reason": None,
         "held_reason": None,
