@@ -234,6 +234,52 @@ class _Shipment:
 Progress = Callable[[int, int], None]
 
 
+class _FollowUps:
+    """Commands to send later, taken by due time, then in the order added.
+
+    One list per due time and a heap of the times: the storefront's clock
+    moves in ticks, so thousands of follow-ups share a time, and a heap of
+    the commands themselves spent 2 us a command comparing them (measured:
+    5% of the demo's run).
+    """
+
+    def __init__(self) -> None:
+        self._at: dict[int, list[AnyCommand]] = {}
+        self._times: list[int] = []
+        self._count = 0
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def add(self, at: int, command: AnyCommand) -> None:
+        commands = self._at.get(at)
+        if commands is None:
+            commands = self._at[at] = []
+            heapq.heappush(self._times, at)
+        commands.append(command)
+        self._count += 1
+
+    def first_at(self) -> int:
+        return self._times[0]
+
+    def any_due(self, now: int) -> bool:
+        return bool(self._times) and self._times[0] <= now
+
+    def take(self, now: int, count_max: int) -> list[AnyCommand]:
+        """Up to `count_max` commands due by `now`, earliest first."""
+        taken: list[AnyCommand] = []
+        times = self._times
+        while times and times[0] <= now and len(taken) < count_max:
+            commands = self._at[times[0]]
+            room = count_max - len(taken)
+            taken += commands[:room]
+            del commands[:room]
+            if not commands:
+                del self._at[heapq.heappop(times)]
+        self._count -= len(taken)
+        return taken
+
+
 class Storefront:
     """Call `next_batch`, submit it, hand the answers to `observe`; repeat until None."""
 
@@ -248,8 +294,7 @@ class Storefront:
         self._batches = 0
         self._events = 0
         self._sent: Sequence[AnyCommand] | None = None
-        # (due time, serial, command): serials are unique, so commands are never compared
-        self._due: list[tuple[int, int, AnyCommand]] = []
+        self._due = _FollowUps()
         self._orders: dict[str, _Order] = {}
         self._shipments: dict[str, _Shipment] = {}
         self._slots: dict[tuple[str, str], _Slot] = {}
@@ -311,10 +356,8 @@ class Storefront:
     def _trading_batch(self) -> list[AnyCommand]:
         settings = self.settings
         due = self._due
-        batch: list[AnyCommand] = []
-        while due and due[0][0] <= self._now and len(batch) < settings.batch_commands_max:
-            batch.append(heapq.heappop(due)[2])
-        if due and due[0][0] <= self._now:
+        batch = due.take(self._now, settings.batch_commands_max)
+        if due.any_due(self._now):
             return batch
         if self._rng.randrange(100) < settings.adjust_percent:
             batch += self._shrinkage()
@@ -336,7 +379,7 @@ class Storefront:
         return f"{kind}-{self._serial}"
 
     def _later(self, delay_s: int, command: AnyCommand) -> None:
-        heapq.heappush(self._due, (self._now + delay_s, self._serial, command))
+        self._due.add(self._now + delay_s, command)
 
     def _advance(self) -> AdvanceClock:
         self._ticks += 1
@@ -346,7 +389,7 @@ class Storefront:
             now = (self._now // DAY_S + 1) * DAY_S
         if self._placed == self.settings.orders and self._due:
             # Nothing left to place: skip the idle time up to the next follow-up.
-            now = max(now, self._due[0][0])
+            now = max(now, self._due.first_at())
         self._now = now
         return AdvanceClock(command_id=self._id("clock"), now=now)
 
