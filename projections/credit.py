@@ -112,7 +112,7 @@ def _empty(customer_id: str) -> dict[str, Any]:
     return row
 
 
-def _decision(event: StreamEvent, at: str) -> dict[str, Any]:
+def _decision(event: StreamEvent, at: str) -> tuple[Any, ...]:
     data = event.data
     assert isinstance(data, _DECISIONS)
     decided_by = None
@@ -124,16 +124,16 @@ def _decision(event: StreamEvent, at: str) -> dict[str, Any]:
     else:
         decision = "held" if isinstance(data, CreditHeld) else "rejected"
         reason = data.reason.value
-    return {
-        "order_id": data.order_id,
-        "decision": decision,
-        "customer_id": data.customer_id,
-        "amount_cents": data.amount_cents,
-        "exposure_cents": data.exposure_cents,
-        "reason": reason,
-        "decided_by": decided_by,
-        "at": at,
-    }
+    return (
+        data.order_id,
+        decision,
+        data.customer_id,
+        data.amount_cents,
+        data.exposure_cents,
+        reason,
+        decided_by,
+        at,
+    )
 
 
 class Credit(Projection):

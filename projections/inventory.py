@@ -169,16 +169,7 @@ def _movement(
         quantity, reference = data.quantity, data.reference
     rows.append(
         MOVEMENTS,
-        {
-            "sku": data.sku,
-            "location": data.location,
-            "version": version,
-            "at": at,
-            "kind": kind,
-            "quantity": quantity,
-            "on_hand": data.on_hand,
-            "reference": reference,
-        },
+        (data.sku, data.location, version, at, kind, quantity, data.on_hand, reference),
     )
 
 

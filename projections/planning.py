@@ -200,16 +200,7 @@ def _reserved(
 def _shipped(rows: Rows, slot: dict[str, Any], data: StockShipped, version: int, day: int) -> None:
     slot["on_hand"] = data.on_hand
     slot["reserved"] = data.reserved
-    rows.append(
-        SHIPMENTS,
-        {
-            "sku": data.sku,
-            "location": data.location,
-            "version": version,
-            "day": day,
-            "units": data.quantity,
-        },
-    )
+    rows.append(SHIPMENTS, (data.sku, data.location, version, day, data.quantity))
 
 
 def _configured(

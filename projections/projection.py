@@ -8,9 +8,10 @@ all in the transaction that also moves its checkpoint. So a projection is a
 function of (rows before, events) to rows after, testable without SQL, and
 each row is written once per batch however many events touched it.
 
-Rows are dicts keyed by column name. A key is the tuple of a table's key
-column values, in the table's order. Events come as `ProjectedEvent`s: a
-stream event with the id of the command that caused it.
+Rows are dicts keyed by column name; a ledger line appended is a tuple of its
+values in column order. A key is the tuple of a table's key column values,
+in the table's order. Events come as `ProjectedEvent`s: a stream event with
+the id of the command that caused it.
 """
 
 from __future__ import annotations
@@ -104,8 +105,10 @@ class Rows:
 
     `row` hands out a row for writing (it will be written back), `peek` one
     for reading only; `insert` puts a new row, `delete` removes one, `append`
-    adds a row that is never read back (a ledger line). Asking for a row that
-    was not loaded is a bug in the projection's `keys`, and says so.
+    adds a row that is never read back (a ledger line), as its values in the
+    table's column order: it goes to the database as it is, with no dict to
+    build and read back. Asking for a row that was not loaded is a bug in the
+    projection's `keys`, and says so.
     """
 
     __slots__ = ("appended", "existed", "loaded", "written")
@@ -119,7 +122,7 @@ class Rows:
         # Keys as dict keys, not a set: in the order first written, which for new
         # rows is the order they were made in (see `HeldRows.settle`).
         self.written: dict[str, dict[Key, None]] = {table: {} for table in loaded}
-        self.appended: dict[str, list[dict[str, Any]]] = {}
+        self.appended: dict[str, list[tuple[Any, ...]]] = {}
 
     def _rows(self, table: str, key: Key) -> dict[Key, dict[str, Any] | None]:
         rows = self.loaded[table]
@@ -146,8 +149,8 @@ class Rows:
         self._rows(table, key)[key] = None
         self.written[table][key] = None
 
-    def append(self, table: str, row: dict[str, Any]) -> None:
-        self.appended.setdefault(table, []).append(row)
+    def append(self, table: str, values: tuple[Any, ...]) -> None:
+        self.appended.setdefault(table, []).append(values)
 
 
 class HeldRows(Rows):

@@ -389,7 +389,7 @@ def _write(db: Database, projection: Projection, names: Mapping[str, str], rows:
         db.insert(physical, columns, inserts)
         appended = rows.appended.get(table.name)
         if appended:
-            db.insert(physical, columns, list(map(values, appended)))
+            db.insert(physical, columns, appended)
 
 
 @dataclass
