@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
-from projections.db import Database
+from projections.db import SQLITE_PAGE_BYTES, Database
 from tests.projections.conftest import dump
 
 
@@ -23,3 +26,20 @@ def test_insert_of_a_key_already_stored_fails_and_rolls_back(db: Database) -> No
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db.transaction():
         db.insert("ledger", ("id", "n"), [("b", 2), ("a", 3)])
     assert dump(db, "ledger") == [("a", 1)]
+
+
+def test_a_new_sqlite_file_takes_the_page_size_and_one_made_before_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    with Database(f"sqlite:///{tmp_path}/new.db") as db:
+        db.execute("CREATE TABLE t (id TEXT NOT NULL, PRIMARY KEY (id))")
+        assert db.execute("PRAGMA page_size") == [(SQLITE_PAGE_BYTES,)]
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("CREATE TABLE t (id TEXT NOT NULL, PRIMARY KEY (id))")
+    old.close()
+    with Database(f"sqlite:///{tmp_path}/old.db") as db:
+        assert db.execute("PRAGMA page_size") == [(4_096,)]
+        db.execute("INSERT INTO t (id) VALUES ('a')")
+        assert db.execute("SELECT id FROM t") == [("a",)]
+    with Database(f"sqlite:///{tmp_path}/new.db") as db:
+        assert db.execute("PRAGMA page_size") == [(SQLITE_PAGE_BYTES,)]
