@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, InterfaceError
 
 from engine.store.packing import Commit
 
@@ -100,6 +100,10 @@ def open_factory(url: str | None = None, **env: str) -> InfrastructureFactory[An
             {"PERSISTENCE_MODULE": "engine.store.sqlite", "SQLITE_DBNAME": str(path), **env}
         )
     if scheme == "kafka":
-        return InfrastructureFactory.construct({**kafka_environment(url), **env})
+        try:
+            return InfrastructureFactory.construct({**kafka_environment(url), **env})
+        except InterfaceError as error:
+            # Settings the URL gave (a number, a prefix Kafka refuses): said as the URL's fault.
+            raise StoreURLError(f"{url!r}: {error}") from error
     msg = f"unknown store {url!r}: expected sqlite:///path/to/file.db or kafka://host:port"
     raise StoreURLError(msg)

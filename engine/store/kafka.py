@@ -86,6 +86,7 @@ built the first time a stream is read, as on the embedded store.
 
 from __future__ import annotations
 
+import string
 import threading
 import time
 from bisect import bisect_right
@@ -132,6 +133,9 @@ from engine.store.packing import Commit, PackedEvent, merge, originator, pack, p
 ENGINE_TOPICS: Final = ("orders", "stock", "credit")
 OTHER_EVENTS_TOPIC: Final = "events"
 TRACKING_TOPIC: Final = "tracking"
+# What Kafka accepts as a topic name.
+_TOPIC_CHARS: Final = frozenset(string.ascii_letters + string.digits + "._-")
+TOPIC_NAME_LENGTH_MAX: Final = 249
 RESERVED_TOPICS: Final = (*ENGINE_TOPICS, OTHER_EVENTS_TOPIC, TRACKING_TOPIC)
 
 EVENTS_PER_COMMIT_MAX: Final = 100_000
@@ -192,6 +196,24 @@ class Consumed(NamedTuple):
     group_metadata: Any
 
 
+def check_topic_name(name: str, prefix: str) -> None:
+    """InterfaceError unless Kafka takes `name` (`prefix` and a purpose) as a topic name:
+    its broker would refuse it only when the topics are made, at length."""
+    refused = "".join(sorted(set(name) - _TOPIC_CHARS))
+    if refused:
+        msg = (
+            f"topic {name!r} (prefix {prefix!r}) holds {refused!r}, which Kafka refuses in "
+            "topic names: use ASCII letters, digits, '.', '_' and '-'"
+        )
+        raise InterfaceError(msg)
+    if len(name) > TOPIC_NAME_LENGTH_MAX:
+        msg = (
+            f"topic {name[:40]!r}... (prefix of {len(prefix)} characters) is "
+            f"{len(name)} characters long; Kafka takes at most {TOPIC_NAME_LENGTH_MAX}"
+        )
+        raise InterfaceError(msg)
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     """Where the store is and which partition this process writes.
@@ -226,6 +248,8 @@ class KafkaSettings:
         if not self.timeout_s > 0:
             msg = f"timeout_s must be a positive number of seconds, got {self.timeout_s}"
             raise InterfaceError(msg)
+        # The longest topic name the store makes itself.
+        check_topic_name(self.topic("snapshots"), self.prefix)
 
     @property
     def transactional_id(self) -> str:
@@ -1008,6 +1032,7 @@ class KafkaDatastore:
         if purpose in RESERVED_TOPICS:
             msg = f"purpose {purpose!r} names one of the store's own topics {RESERVED_TOPICS}"
             raise InterfaceError(msg)
+        check_topic_name(self.settings.topic(purpose), self.settings.prefix)
         with self._logs_lock:
             log = self._purposes.get(purpose)
             if log is None:

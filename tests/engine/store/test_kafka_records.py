@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from urllib.parse import quote
 from uuid import UUID
 
 import msgspec
@@ -14,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
 from engine.kafka import Broker
-from engine.store import StoreURLError, kafka_environment
+from engine.store import StoreURLError, kafka_environment, open_factory
 from engine.store.kafka import (
     COMMIT_HEADER,
     RECORD_BYTES_MAX,
@@ -148,6 +149,30 @@ def test_a_kafka_url_names_the_brokers_and_the_options() -> None:
         kafka_environment("kafka://h1:9092?partiton=1")
     with pytest.raises(StoreURLError, match="names no broker"):
         kafka_environment("kafka:///path")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "refused"),
+    [("t 1-", r"holds ' '"), ("orders/", r"holds '/'"), ("x" * 241, "at most 249")],
+)
+def test_a_prefix_kafka_would_refuse_in_topic_names_is_refused_before_any_topic_is_made(
+    prefix: str, refused: str
+) -> None:
+    with pytest.raises(InterfaceError, match=refused):
+        KafkaSettings("127.0.0.1:1", prefix=prefix)
+    url = f"kafka://127.0.0.1:1?prefix={quote(prefix)}"
+    with pytest.raises(StoreURLError, match=rf"^'kafka://127\.0\.0\.1:1\?prefix=.*{refused}"):
+        open_factory(url)
+    KafkaSettings("127.0.0.1:1", prefix="x" * 240)
+
+
+def test_a_purpose_kafka_would_refuse_in_a_topic_name_is_refused() -> None:
+    datastore = KafkaDatastore(KafkaSettings("127.0.0.1:1", prefix="t-"))
+    try:
+        with pytest.raises(InterfaceError, match=r"'t-snap shots' .* holds ' '"):
+            datastore.log_for("snap shots")
+    finally:
+        datastore.close()
 
 
 @pytest.mark.parametrize(
