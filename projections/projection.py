@@ -18,20 +18,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress, filterfalse
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, Final
 
 from engine.events import OrderLine, StreamEvent
 
 __all__ = [
     "BIGINT",
+    "KINDS_MAX",
     "TEXT",
     "HeldRows",
     "Key",
+    "Kinds",
     "Positioned",
     "ProjectedEvent",
     "Projection",
@@ -278,26 +279,53 @@ def value_cents(lines: Iterable[OrderLine]) -> int:
     return total
 
 
-def read_by(
-    projection: Projection,
-    events: Sequence[Positioned],
-    kinds: Sequence[type],
-    present: AbstractSet[type] | None = None,
-) -> Sequence[Positioned]:
-    """The events of `events` that `projection` reads, in order; `kinds`: their payloads' types.
+# Payload types one batch may hold: `Kinds` codes each in a byte.
+KINDS_MAX: Final = 256
+_event: Final = itemgetter(1)
+_data: Final = attrgetter("data")
 
-    `present`: `set(kinds)` or a superset of it, when the caller has it already
-    (one batch is handed to every projection).
+
+@dataclass(frozen=True, slots=True)
+class Kinds:
+    """The payload types of a batch's events, coded a byte an event: `present[code]`.
+
+    Made once a batch and handed to every projection's `read_by`, which then
+    picks a projection's events with a C-level `bytes.translate` and
+    `compress`: no Python-level call an event and a projection.
     """
+
+    codes: bytes
+    present: tuple[type, ...]
+
+    @classmethod
+    def of(cls, events: Iterable[Positioned]) -> Kinds:
+        kinds = list(map(type, map(_data, map(_event, events))))
+        present = tuple(dict.fromkeys(kinds))
+        if len(present) > KINDS_MAX:
+            msg = (
+                f"a batch holds {len(present)} payload types, more than the "
+                f"{KINDS_MAX} Kinds codes in a byte: read smaller batches"
+            )
+            raise ValueError(msg)
+        code = {kind: i for i, kind in enumerate(present)}
+        return cls(bytes(map(code.__getitem__, kinds)), present)
+
+    def after(self, start: int) -> Kinds:
+        """The kinds of the events from `start` on."""
+        return Kinds(self.codes[start:], self.present)
+
+
+def read_by(
+    projection: Projection, events: Sequence[Positioned], kinds: Kinds
+) -> Sequence[Positioned]:
+    """The events of `events` that `projection` reads, in order; `kinds`: their payloads' types."""
     reads = projection.reads
     if reads is None:
         return events
-    if present is None:
-        present = set(kinds)
-    read = {kind for kind in present if issubclass(kind, reads)}
-    if len(read) == len(present):
+    read = bytes(issubclass(kind, reads) for kind in kinds.present)
+    if all(read):
         return events
-    return list(compress(events, map(read.__contains__, kinds)))
+    return list(compress(events, kinds.codes.translate(read.ljust(KINDS_MAX, b"\0"))))
 
 
 def group_keys(pairs: Iterable[tuple[str, Key]]) -> dict[str, set[Key]]:

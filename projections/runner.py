@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any, Final
@@ -51,6 +50,7 @@ from projections.db import Database
 from projections.projection import (
     HeldRows,
     Key,
+    Kinds,
     Positioned,
     ProjectedEvent,
     Projection,
@@ -89,7 +89,6 @@ _events_decoder: Final = msgspec.msgpack.Decoder(list[ProjectedEvent])
 _event_decoder: Final = msgspec.msgpack.Decoder(ProjectedEvent)
 _raw_decoder: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _ENGINE_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
-_event: Final = itemgetter(1)
 _data: Final = attrgetter("data")
 _schema_version: Final = attrgetter("schema_version")
 _ONLY_VERSION: Final = (
@@ -442,15 +441,11 @@ def _apply_batch(
     target: _Target,
     last: int,
     batch: list[Positioned],
-    kinds: list[type] | None = None,
-    present: AbstractSet[type] | None = None,
+    kinds: Kinds | None = None,
 ) -> int:
-    """Steps 3 to 5 of the module docstring; the events applied.
-
-    `kinds`: the payloads' types; `present`: the set of them.
-    """
+    """Steps 3 to 5 of the module docstring; the events applied; `kinds`: the payloads' types."""
     if kinds is None:
-        kinds = [type(event.data) for _, event in batch]
+        kinds = Kinds.of(batch)
     done = checkpoints.claim(target.checkpoint)
     if done >= last:
         return 0
@@ -461,7 +456,7 @@ def _apply_batch(
         # Someone else wrote these tables since (another rebuild): memory no longer stands for them.
         held = target.held = None
     if events:
-        read = read_by(target.projection, events, kinds[start:] if start else kinds, present)
+        read = read_by(target.projection, events, kinds.after(start) if start else kinds)
         rows = (
             HeldRows(held.rows, held.stored)
             if held is not None
@@ -489,11 +484,10 @@ def _run(
         after = min(checkpoints.max_tracking_id(t.checkpoint) or 0 for t in targets)
     applied = 0
     for last, batch in read_batches(recorder, after, events_max):
-        kinds = list(map(type, map(_data, map(_event, batch))))
-        present = set(kinds)
+        kinds = Kinds.of(batch)
         with db.transaction():
             for target in targets:
-                applied += _apply_batch(db, checkpoints, target, last, batch, kinds, present)
+                applied += _apply_batch(db, checkpoints, target, last, batch, kinds)
         if progress is not None:
             progress(last)
     return applied

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from engine.demo import run_demo
 from engine.simulator import SimulatorSettings
@@ -14,7 +17,7 @@ from engine.store import open_factory
 from projections import select
 from projections.inventory import Inventory
 from projections.platform import Platform
-from projections.projection import HeldRows, read_by, stamp
+from projections.projection import KINDS_MAX, HeldRows, Kinds, read_by, stamp
 from projections.runner import read_batches
 
 
@@ -22,7 +25,8 @@ def test_a_projection_is_handed_only_the_events_it_reads(tmp_path: Path) -> None
     recorder = open_factory(f"sqlite:///{tmp_path}/store.db").application_recorder()
     run_demo(recorder, SimulatorSettings(orders=30, customers=5, skus=10))
     _, events = next(read_batches(recorder, 0))
-    kinds = [type(e.data) for _, e in events]
+    kinds = Kinds.of(events)
+    assert [kinds.present[code] for code in kinds.codes] == [type(e.data) for _, e in events]
 
     stock = read_by(Inventory(), events, kinds)
     assert stock == [e for e in events if isinstance(e[1].data, StockPayload)]
@@ -30,12 +34,19 @@ def test_a_projection_is_handed_only_the_events_it_reads(tmp_path: Path) -> None
     assert read_by(Platform(), events, kinds) is events
     for projection in select():
         read = read_by(projection, events, kinds)
-        assert read_by(projection, read, [type(e.data) for _, e in read]) is read
-        # A superset of the kinds present, as the runner hands one batch's to every projection.
-        assert read_by(projection, events, kinds, {*kinds, int}) == read
-        assert read_by(projection, events[1:], kinds[1:], set(kinds)) == read_by(
-            projection, events[1:], kinds[1:]
+        assert read_by(projection, read, Kinds.of(read)) is read
+        # Coded with the types of a whole batch, as the runner hands one batch to every projection.
+        assert read_by(projection, events[1:], kinds.after(1)) == read_by(
+            projection, events[1:], Kinds.of(events[1:])
         )
+
+
+def test_kinds_code_at_most_kinds_max_types_a_batch() -> None:
+    kinds = [type(f"Kind{n}", (), {}) for n in range(KINDS_MAX + 1)]
+    events = [(n, SimpleNamespace(data=kind())) for n, kind in enumerate(kinds)]
+    assert len(Kinds.of(events[:KINDS_MAX]).present) == KINDS_MAX
+    with pytest.raises(ValueError, match="257 payload types"):
+        Kinds.of(events)
 
 
 def test_stamp_is_isoformat() -> None:
