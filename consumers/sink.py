@@ -27,7 +27,7 @@ from kafka.errors import KafkaError
 from engine.commands import AnyCommand, command_uuid, json_decoder, json_encoder
 from engine.http.settings import COMMANDS_PER_REQUEST_MAX
 from engine.kafka.service import COMMANDS_TOPIC, create_topics, kafka_settings
-from engine.store.kafka import RECONNECT_BACKOFF_MAX_MS, KafkaSettings
+from engine.store.kafka import KafkaSettings, plain_producer
 
 __all__ = [
     "COMMAND_ID_MAX",
@@ -136,12 +136,7 @@ class KafkaSink:
     def _open(self) -> KafkaProducer:
         if self._producer is None:
             create_topics(self.settings)
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers,
-                acks="all",
-                enable_idempotence=True,
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            )
+            self._producer = plain_producer(self.settings)
         return self._producer
 
     def close(self) -> None:

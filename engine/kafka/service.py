@@ -39,7 +39,7 @@ from engine.commands import AnyCommand, json_decoder
 from engine.engine import Engine, EngineBrokenError
 from engine.stopping import stop_on_signals
 from engine.store import open_factory
-from engine.store.kafka import Consumed, KafkaFactory, KafkaSettings
+from engine.store.kafka import Consumed, KafkaFactory, KafkaSettings, plain_producer
 
 COMMANDS_TOPIC: Final = "commands"
 DLQ_TOPIC: Final = "dlq"
@@ -260,9 +260,7 @@ def _consumer(settings: KafkaSettings, group: str, batch: int) -> Iterator[Kafka
 
 @contextmanager
 def _producer(settings: KafkaSettings) -> Iterator[KafkaProducer]:
-    producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = plain_producer(settings)
     try:
         yield producer
     finally:

@@ -287,6 +287,13 @@ def _client_config(settings: KafkaSettings) -> dict[str, Any]:
     }
 
 
+def plain_producer(settings: KafkaSettings) -> KafkaProducer:
+    """A plain producer to the store's brokers, durable and idempotent (acks=all),
+    configured as the store's own clients: for records outside the store's
+    transactions, such as commands and dead letters."""
+    return KafkaProducer(**_client_config(settings), acks="all", enable_idempotence=True)
+
+
 def _headers(
     settings: KafkaSettings, ce_type: bytes, ce_id: str, subject: str, content_type: bytes
 ) -> list[tuple[str, bytes]]:
