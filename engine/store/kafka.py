@@ -659,7 +659,12 @@ class _EventLog(_Log):
     ) -> None:
         width = self._width
         with self.state_lock:
-            if count:
+            # A reader of this store in this process may have tailed the commit
+            # (it is committed) before this thread got the lock: then it is
+            # applied already, and must not be listed twice. A commit tailed in
+            # part is applied here, and its parts read so far dropped.
+            self._pending.pop(first, None)
+            if count and first == self.next_id:
                 self._firsts.append(first)
                 self._locations.append(
                     tuple(offset * width + part.topic for part, _, offset in sent)
@@ -909,8 +914,10 @@ class _SnapshotLog(_Log):
         super().__init__(store, (purpose,))
         self.heads: dict[str, int] = {}
         self._streams: dict[str, list[int]] = {}
-        # The offset after this process's own last write, which the tail skips.
+        # The offset after this process's own last write, which the tail skips,
+        # and after the last record tailed, which the writer does not list again.
         self._own_end = 0
+        self._read_end = 0
 
     def _take(self, index: int, record: Any) -> None:
         self.put_cache(index, record.offset, (record.value, b""))
@@ -923,6 +930,7 @@ class _SnapshotLog(_Log):
                 if version > self.heads.get(key, -1):
                     self.heads[key] = version
                 self._streams.setdefault(key, []).append(record.offset)
+            self._read_end = record.offset + 1
 
     def commit(self, stored_events: Sequence[StoredEvent]) -> None:
         columns = Columns.of(stored_events)
@@ -954,7 +962,9 @@ class _SnapshotLog(_Log):
                 self.heads.update(changed)
                 for out, offset in zip(outs, offsets, strict=True):
                     assert out.key is not None
-                    self._streams.setdefault(out.key.decode(), []).append(offset)
+                    # Unless the tail read it back already (see `_EventLog._apply_own`).
+                    if offset >= self._read_end:
+                        self._streams.setdefault(out.key.decode(), []).append(offset)
                     self.put_cache(0, offset, (out.value, b""))
                 self._own_end = offsets[-1] + 1
 
