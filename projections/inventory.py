@@ -107,6 +107,8 @@ class Inventory(Projection):
                 slots[key] = row
             at = row["updated_at"] = stamp(event.timestamp)
             change(rows, row, data, event.version, at)
+        # Available follows from the row's other figures: worked out once a slot and batch.
+        for row in slots.values():
             row["available"] = row["on_hand"] - row["safety_stock"] - row["reserved"]
 
 

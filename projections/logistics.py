@@ -125,19 +125,34 @@ class Logistics(Projection):
                 yield SHIPMENTS, (data.order_id, data.shipment_id)
 
     def fold(self, rows: Rows, events: Sequence[Positioned]) -> None:
-        changes = _CHANGES
+        line_changes, shipment_changes = _LINE_CHANGES, _SHIPMENT_CHANGES
+        # A hold meets several events a batch: its line is asked of `rows` once.
+        lines: dict[int, dict[str, Any]] = {}
         for _, event in events:
-            change = changes.get(type(event.data))
-            if change is not None:
-                change(rows, event.data, stamp(event.timestamp))
+            data = event.data
+            kind = type(data)
+            line_change = line_changes.get(kind)
+            if line_change is not None:
+                assert isinstance(data, _HOLD_EVENTS)
+                line = lines.get(data.hold_id)
+                if line is None:
+                    line = rows.row(PICK_LINES, (data.hold_id,))
+                    if line is None:
+                        continue  # a hold this read model never saw reserved
+                    lines[data.hold_id] = line
+                line_change(line, data, stamp(event.timestamp))
+            elif kind is StockReserved:
+                assert isinstance(data, StockReserved)
+                line = _reserved(data, stamp(event.timestamp))
+                lines[data.hold_id] = rows.insert(PICK_LINES, (data.hold_id,), line)
+            else:
+                change = shipment_changes.get(kind)
+                if change is not None:
+                    change(rows, data, stamp(event.timestamp))
 
 
 # What each event does to the rows, by the event's exact type: one lookup an
 # event, not a chain of tests.
-def _reserve(rows: Rows, data: StockReserved, at: str) -> None:
-    rows.insert(PICK_LINES, (data.hold_id,), _reserved(data, at))
-
-
 def _ship(rows: Rows, data: LinesShipped, at: str) -> None:
     rows.insert(SHIPMENTS, (data.order_id, data.shipment_id), _shipped(data, at))
 
@@ -148,20 +163,17 @@ def _deliver(rows: Rows, data: OrderDelivered, at: str) -> None:
         shipment["delivered_at"] = at
 
 
-def _confirm(rows: Rows, data: HoldConfirmed, at: str) -> None:
-    line = rows.row(PICK_LINES, (data.hold_id,))
-    if line is not None:
-        line["status"] = CONFIRMED
-        line["confirmed_at"] = at
+def _confirm(line: dict[str, Any], data: HoldConfirmed, at: str) -> None:
+    line["status"] = CONFIRMED
+    line["confirmed_at"] = at
 
 
-def _hold_ending(status: str) -> Callable[[Rows, Any, str], None]:
+def _hold_ending(status: str) -> Callable[[dict[str, Any], Any, str], None]:
     """A change by an event that leaves `remaining` units of its hold (none when it expires)."""
 
-    def change(rows: Rows, data: StockShipped | HoldReleased | HoldExpired, at: str) -> None:
-        line = rows.row(PICK_LINES, (data.hold_id,))
-        if line is None:
-            return
+    def change(
+        line: dict[str, Any], data: StockShipped | HoldReleased | HoldExpired, at: str
+    ) -> None:
         if isinstance(data, StockShipped):
             line["shipped_quantity"] += data.quantity
         line["open_quantity"] = 0 if isinstance(data, HoldExpired) else data.remaining
@@ -172,12 +184,13 @@ def _hold_ending(status: str) -> Callable[[Rows, Any, str], None]:
     return change
 
 
-_CHANGES: Final[dict[type, Callable[[Rows, Any, str], None]]] = {
-    StockReserved: _reserve,
-    LinesShipped: _ship,
-    OrderDelivered: _deliver,
+_LINE_CHANGES: Final[dict[type, Callable[[dict[str, Any], Any, str], None]]] = {
     HoldConfirmed: _confirm,
     StockShipped: _hold_ending("shipped"),
     HoldReleased: _hold_ending("released"),
     HoldExpired: _hold_ending("expired"),
+}
+_SHIPMENT_CHANGES: Final[dict[type, Callable[[Rows, Any, str], None]]] = {
+    LinesShipped: _ship,
+    OrderDelivered: _deliver,
 }
