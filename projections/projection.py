@@ -38,6 +38,7 @@ __all__ = [
     "Projection",
     "Rows",
     "Table",
+    "payload_types",
     "quantity",
     "read_by",
     "stamp",
@@ -298,8 +299,7 @@ class Kinds:
     present: tuple[type, ...]
 
     @classmethod
-    def of(cls, events: Iterable[Positioned]) -> Kinds:
-        kinds = list(map(type, map(_data, map(_event, events))))
+    def of(cls, kinds: Sequence[type]) -> Kinds:
         present = tuple(dict.fromkeys(kinds))
         if len(present) > KINDS_MAX:
             msg = (
@@ -313,6 +313,11 @@ class Kinds:
     def after(self, start: int) -> Kinds:
         """The kinds of the events from `start` on."""
         return Kinds(self.codes[start:], self.present)
+
+
+def payload_types(events: Iterable[Positioned]) -> list[type]:
+    """The types of the events' payloads, in order."""
+    return list(map(type, map(_data, map(_event, events))))
 
 
 def read_by(

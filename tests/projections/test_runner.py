@@ -68,7 +68,7 @@ def test_events_at_or_below_the_checkpoint_change_nothing(
     head = demo_store.max_notification_id()
     # A second runner that read the store from the start applies all of it again.
     checkpoints = Checkpoints(db, 0)
-    for last, batch in read_batches(demo_store, 0, 700):
+    for last, batch, _ in read_batches(demo_store, 0, 700):
         with db.transaction():
             for projection in select():
                 assert _apply_batch(db, checkpoints, _live(projection), last, batch) == 0
@@ -105,7 +105,7 @@ def test_rows_and_checkpoint_commit_together(db: Database, demo_store: Applicati
     store = by_notifications(demo_store)
     with pytest.raises(RuntimeError, match="the projection broke"):
         catch_up(db, store, [_Breaks()], events_max=1_000)
-    first_last, first_batch = next(read_batches(store, 0, 1_000))
+    first_last, first_batch, _ = next(read_batches(store, 0, 1_000))
     moved = sum(isinstance(e.data, _MOVEMENTS) for _, e in first_batch)
 
     # Exactly the first batch is in: its rows and its checkpoint, nothing of the second.
