@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 import anyio
 import msgspec
 from litestar import MediaType, Request, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
@@ -237,7 +237,7 @@ async def get_dashboard_data(
     request: Request[Any, Any, Any],
     low_below: Annotated[
         int,
-        Parameter(
+        QueryParameter(
             ge=0,
             le=LOW_STOCK_BELOW_MAX,
             description="A slot is low when its available quantity is under this.",

@@ -39,7 +39,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from litestar import Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
@@ -61,10 +61,12 @@ LAG_CHECKPOINTS_FRESH_S: Final = 0.5
 
 T = TypeVar("T")
 
-Limit = Annotated[int, Parameter(ge=1, le=queries.LIMIT_MAX, description="Rows at most (a page).")]
-Offset = Annotated[int, Parameter(ge=0, le=OFFSET_MAX, description="Rows to skip.")]
-Location = Annotated[str | None, Parameter(description="One location only.")]
-Customer = Annotated[str | None, Parameter(description="One customer's only.")]
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=queries.LIMIT_MAX, description="Rows at most (a page).")
+]
+Offset = Annotated[int, QueryParameter(ge=0, le=OFFSET_MAX, description="Rows to skip.")]
+Location = Annotated[str | None, QueryParameter(description="One location only.")]
+Customer = Annotated[str | None, QueryParameter(description="One customer's only.")]
 
 
 class ReadModels:
@@ -156,7 +158,7 @@ async def get_stock_levels(
     location: Location = None,
     below: Annotated[
         int | None,
-        Parameter(
+        QueryParameter(
             ge=-LOW_STOCK_BELOW_MAX,
             le=LOW_STOCK_BELOW_MAX,
             description="Only slots whose available quantity is under this (0: under safety).",
@@ -176,7 +178,9 @@ async def get_stock_levels(
 
 
 @get("/stock/{sku:str}", summary="Stock of one SKU")
-async def get_stock(state: State, sku: str, location: Location = None) -> list[queries.StockLevel]:
+async def get_stock(
+    state: State, sku: FromPath[str], location: Location = None
+) -> list[queries.StockLevel]:
     """One SKU at each of its locations (or at one); 404 for a SKU with no stock slot."""
     found = await _read_models(state).read(queries.stock, sku, location=location)
     if not found:
@@ -187,7 +191,11 @@ async def get_stock(state: State, sku: str, location: Location = None) -> list[q
 
 @get("/stock/{sku:str}/{location:str}/movements", summary="Movements of one slot")
 async def get_movements(
-    state: State, sku: str, location: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+    state: State,
+    sku: FromPath[str],
+    location: FromPath[str],
+    limit: Limit = PAGE_DEFAULT,
+    offset: Offset = 0,
 ) -> list[queries.Movement]:
     """The slot's on-hand ledger, oldest first; 404 for a slot that does not exist."""
     read_models = _read_models(state)
@@ -199,8 +207,8 @@ async def get_movements(
 @get("/orders", summary="The order ledger")
 async def get_orders(
     state: State,
-    status: OrderStatus | None = None,
-    customer: Annotated[str | None, Parameter(description="One customer's orders.")] = None,
+    status: FromQuery[OrderStatus | None] = None,
+    customer: Annotated[str | None, QueryParameter(description="One customer's orders.")] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.OrderRow]:
@@ -215,7 +223,7 @@ async def get_orders(
 
 
 @get("/orders/{order_id:str}", summary="One order")
-async def get_order(state: State, order_id: str) -> queries.OrderRow:
+async def get_order(state: State, order_id: FromPath[str]) -> queries.OrderRow:
     """One order's status and totals; 404 for an unknown order id."""
     found = await _read_models(state).read(queries.order, order_id)
     if found is None:
@@ -226,7 +234,7 @@ async def get_order(state: State, order_id: str) -> queries.OrderRow:
 @get("/revenue", summary="Daily revenue")
 async def get_revenue(
     state: State,
-    since: Annotated[date | None, Parameter(description="From this UTC day on.")] = None,
+    since: Annotated[date | None, QueryParameter(description="From this UTC day on.")] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.DailyRevenue]:
@@ -238,7 +246,7 @@ async def get_revenue(
 
 
 @get("/customers/{customer_id:str}", summary="One customer")
-async def get_customer(state: State, customer_id: str) -> queries.CustomerSummary:
+async def get_customer(state: State, customer_id: FromPath[str]) -> queries.CustomerSummary:
     """Orders, lifetime value and return rate; 404 for an unknown customer."""
     found = await _read_models(state).read(queries.customer, customer_id)
     if found is None:
@@ -249,7 +257,7 @@ async def get_customer(state: State, customer_id: str) -> queries.CustomerSummar
 @get("/review-queue", summary="The credit review queue")
 async def get_review_queue(
     state: State,
-    status: Annotated[str, Parameter(description="Reviews in this status.")] = "open",
+    status: Annotated[str, QueryParameter(description="Reviews in this status.")] = "open",
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.ReviewItem]:
@@ -266,7 +274,7 @@ async def get_backlog(state: State) -> list[queries.Backlog]:
 
 @get("/backlog/{location:str}", summary="One location's pick list")
 async def get_pick_list(
-    state: State, location: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+    state: State, location: FromPath[str], limit: Limit = PAGE_DEFAULT, offset: Offset = 0
 ) -> list[queries.PickLine]:
     return await _read_models(state).read(queries.pick_list, location, limit=limit, offset=offset)
 
@@ -274,7 +282,7 @@ async def get_pick_list(
 @get("/call-list", summary="Telesales' call list")
 async def get_call_list(
     state: State,
-    reason: Annotated[str | None, Parameter(description="Only calls for this reason.")] = None,
+    reason: Annotated[str | None, QueryParameter(description="Only calls for this reason.")] = None,
     customer: Customer = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
@@ -287,7 +295,7 @@ async def get_call_list(
 
 @get("/orders/{order_id:str}/picks", summary="One order's pick lines")
 async def get_order_picks(
-    state: State, order_id: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+    state: State, order_id: FromPath[str], limit: Limit = PAGE_DEFAULT, offset: Offset = 0
 ) -> list[queries.PickLine]:
     """Every stock hold of the order, whatever became of it; 404 for an unknown order id."""
     read_models = _read_models(state)
@@ -299,8 +307,8 @@ async def get_order_picks(
 @get("/shipments", summary="Shipments")
 async def get_shipments(
     state: State,
-    location: Annotated[str | None, Parameter(description="From one location only.")] = None,
-    order: Annotated[str | None, Parameter(description="One order's only.")] = None,
+    location: Annotated[str | None, QueryParameter(description="From one location only.")] = None,
+    order: Annotated[str | None, QueryParameter(description="One order's only.")] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.Shipment]:
@@ -320,7 +328,7 @@ async def get_customers(
 
 @get("/customers/{customer_id:str}/orders", summary="One customer's orders")
 async def get_customer_orders(
-    state: State, customer_id: str, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+    state: State, customer_id: FromPath[str], limit: Limit = PAGE_DEFAULT, offset: Offset = 0
 ) -> list[queries.CustomerOrder]:
     """The customer's order history, oldest first; 404 for an unknown customer."""
     read_models = _read_models(state)
@@ -337,7 +345,7 @@ async def get_exposures(
 
 
 @get("/exposures/{customer_id:str}", summary="One customer's credit exposure")
-async def get_exposure(state: State, customer_id: str) -> queries.Exposure:
+async def get_exposure(state: State, customer_id: FromPath[str]) -> queries.Exposure:
     """Limit, uninvoiced and unpaid amounts; 404 for a customer with no credit account."""
     found = await _read_models(state).read(queries.exposure, customer_id)
     if found is None:
@@ -364,7 +372,7 @@ async def get_planning(
 
 
 @get("/planning/{sku:str}", summary="Velocity, cover and reorder units of one SKU")
-async def get_sku_plan(state: State, sku: str) -> queries.SkuPlan:
+async def get_sku_plan(state: State, sku: FromPath[str]) -> queries.SkuPlan:
     """404 for a SKU the planning read model has no stock slot of."""
     found = await _read_models(state).read(queries.planning, sku)
     if not found:
@@ -393,21 +401,21 @@ async def get_kpis(
     state: State,
     by: Annotated[
         list[str] | None,
-        Parameter(description="Group by channel, campaign or both (repeat); default both."),
+        QueryParameter(description="Group by channel, campaign or both (repeat); default both."),
     ] = None,
     since: Annotated[
         int | None,
-        Parameter(ge=0, le=LOGICAL_DAY_MAX, description="From this logical day on."),
+        QueryParameter(ge=0, le=LOGICAL_DAY_MAX, description="From this logical day on."),
     ] = None,
     since_date: Annotated[
         date | None,
-        Parameter(
+        QueryParameter(
             description="From this date on (instead of since): the logical clock has no "
             "calendar, so a date counts from day zero, the UTC date of the first event the "
             "read model folded (GET /kpis/day-zero)."
         ),
     ] = None,
-    per_day: Annotated[bool, Parameter(description="One row per logical day.")] = True,
+    per_day: Annotated[bool, QueryParameter(description="One row per logical day.")] = True,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.MarketingRow]:
@@ -455,9 +463,9 @@ def _logical_day(key: str, asked: date, day_zero: date | None) -> int:
 @get("/throughput", summary="Events per topic and hour or day")
 async def get_throughput(
     state: State,
-    per: Annotated[str, Parameter(description="hour or day.")] = "hour",
+    per: Annotated[str, QueryParameter(description="hour or day.")] = "hour",
     since: Annotated[
-        str | None, Parameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+        str | None, QueryParameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
     ] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
@@ -472,9 +480,9 @@ async def get_throughput(
 @get("/platform", summary="Commands and events per hour or day, and dead letters")
 async def get_platform(
     state: State,
-    per: Annotated[str, Parameter(description="hour or day.")] = "hour",
+    per: Annotated[str, QueryParameter(description="hour or day.")] = "hour",
     since: Annotated[
-        str | None, Parameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+        str | None, QueryParameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
     ] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
@@ -490,8 +498,8 @@ async def get_platform(
 @get("/rejections", summary="Rejections by reason")
 async def get_rejections(
     state: State,
-    since: Annotated[date | None, Parameter(description="From this UTC day on.")] = None,
-    event: Annotated[str | None, Parameter(description="One rejection event type.")] = None,
+    since: Annotated[date | None, QueryParameter(description="From this UTC day on.")] = None,
+    event: Annotated[str | None, QueryParameter(description="One rejection event type.")] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.Rejection]:
