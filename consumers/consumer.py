@@ -39,7 +39,7 @@ from consumers import dlq
 from consumers.sink import CommandSink, validated
 from engine.codec import decode_for_replay
 from engine.commands import AnyCommand
-from engine.events import TOPICS, StreamEvent
+from engine.events import STORED_TOPIC_PREFIXES, StreamEvent
 from projections.db import Database
 from projections.projection import Projection
 from projections.runner import (
@@ -54,7 +54,6 @@ __all__ = ["BATCH_NOTIFICATIONS_MAX", "Consumer", "Effects", "Runner"]
 
 BATCH_NOTIFICATIONS_MAX: Final = 1_000
 CHECKPOINT_PREFIX: Final = "consumer:"
-_ENGINE_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
 
 
 @dataclass
@@ -156,7 +155,7 @@ class Runner:
         effects = Effects()
         letters: list[tuple[int, str, bytes]] = []
         for notification in page:
-            if not notification.topic.startswith(_ENGINE_PREFIXES):
+            if not notification.topic.startswith(STORED_TOPIC_PREFIXES):
                 continue  # another application's event in the same store
             error = self._handle(notification.state, effects)
             if error is not None:

@@ -44,6 +44,7 @@ from engine.stock.events import StockEvent
 
 __all__ = [
     "SCHEMA_VERSIONS",
+    "STORED_TOPIC_PREFIXES",
     "TOPICS",
     "TOPIC_TYPES",
     "ClockAdvanced",
@@ -419,6 +420,9 @@ CreditEvent = (
 Event = OrderEvent | StockEvent | CreditEvent
 
 TOPICS: Final = ("orders", "stock", "credit")
+# A stored event's topic is `<topic>:<payload type>` (`engine.codec`); these
+# tell the engine's events from those of other applications sharing a store.
+STORED_TOPIC_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
 
 TOPIC_TYPES: Final[MappingProxyType[str, tuple[type[Event], ...]]] = MappingProxyType(
     {

@@ -43,7 +43,7 @@ from eventsourcing.persistence import (
 
 from engine.codec import decode
 from engine.collector import collector_paused
-from engine.events import SCHEMA_VERSIONS, TOPICS, Envelope
+from engine.events import SCHEMA_VERSIONS, STORED_TOPIC_PREFIXES, Envelope
 from engine.store import CommitReader
 from engine.store.packing import Commit
 from projections.db import Database
@@ -89,7 +89,6 @@ CHECKPOINTS_TABLE: Final = "projection_checkpoints"
 _events_decoder: Final = msgspec.msgpack.Decoder(list[ProjectedEvent])
 _event_decoder: Final = msgspec.msgpack.Decoder(ProjectedEvent)
 _raw_decoder: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
-_ENGINE_PREFIXES: Final = tuple(f"{topic}:" for topic in TOPICS)
 _data: Final = attrgetter("data")
 _schema_version: Final = attrgetter("schema_version")
 _ONLY_VERSION: Final = (
@@ -209,7 +208,7 @@ def ensure_schema(db: Database, projections: Sequence[Projection], partition: in
 def _decode_commit(first: int, commit: Commit) -> tuple[int, list[Positioned]]:
     """(the commit's notifications, the engine's events among them)."""
     topics = commit.topics
-    if all(name.startswith(_ENGINE_PREFIXES) for name in topics.names):
+    if all(name.startswith(STORED_TOPIC_PREFIXES) for name in topics.names):
         try:
             events = _events_decoder.decode(commit.states_array)
         except msgspec.DecodeError:
@@ -221,7 +220,7 @@ def _decode_commit(first: int, commit: Commit) -> tuple[int, list[Positioned]]:
     # Another application's events share the store: read only the engine's.
     positioned = []
     for i, (_, _, topic, state) in enumerate(commit.events()):
-        if topic.startswith(_ENGINE_PREFIXES):
+        if topic.startswith(STORED_TOPIC_PREFIXES):
             positioned.append((first + i, _decode_each([state])[0]))
     return len(topics.of), positioned
 
@@ -302,7 +301,7 @@ def _read_notifications(
     while page := recorder.select_notifications(
         after, min(events_max, PAGE_NOTIFICATIONS), inclusive_of_start=False
     ):
-        mine = [n for n in page if n.topic.startswith(_ENGINE_PREFIXES)]
+        mine = [n for n in page if n.topic.startswith(STORED_TOPIC_PREFIXES)]
         events = _decode_each(n.state for n in mine)
         after = page[-1].id
         positioned = [(n.id, e) for n, e in zip(mine, events, strict=True)]
