@@ -242,7 +242,8 @@ def test_demo_workload(
         recorders.append(engine.recorder)
         run(engine, settings)
 
-    benchmark.pedantic(demo, setup=fresh, rounds=1, iterations=1)
+    # The median of three rounds: one swings by a tenth on this machine.
+    benchmark.pedantic(demo, setup=fresh, rounds=3, iterations=1)
     assert all(verify_store(recorder).ok for recorder in recorders)
     for factory in factories:
         factory.close()
