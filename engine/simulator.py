@@ -244,12 +244,12 @@ class _FollowUps:
     """
 
     def __init__(self) -> None:
+        # A time is in the heap exactly while it has commands.
         self._at: dict[int, list[AnyCommand]] = {}
         self._times: list[int] = []
-        self._count = 0
 
     def __bool__(self) -> bool:
-        return self._count > 0
+        return bool(self._times)
 
     def add(self, at: int, command: AnyCommand) -> None:
         commands = self._at.get(at)
@@ -257,7 +257,6 @@ class _FollowUps:
             commands = self._at[at] = []
             heapq.heappush(self._times, at)
         commands.append(command)
-        self._count += 1
 
     def first_at(self) -> int:
         return self._times[0]
@@ -276,7 +275,6 @@ class _FollowUps:
             del commands[:room]
             if not commands:
                 del self._at[heapq.heappop(times)]
-        self._count -= len(taken)
         return taken
 
 
