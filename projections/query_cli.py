@@ -39,6 +39,10 @@ LimitOption = Annotated[
     int, typer.Option(min=1, max=queries.LIMIT_MAX, help="Rows at most (a page).")
 ]
 OffsetOption = Annotated[int, typer.Option(min=0, help="Rows to skip (the page's start).")]
+PerOption = Annotated[str, typer.Option(help="Per hour or per day.")]
+SinceHourOption = Annotated[
+    str | None, typer.Option(help="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+]
 CENTS_SUFFIX = "_cents"
 
 
@@ -483,21 +487,23 @@ def _since_day(since: str, day_zero: date | None) -> int:
     return day
 
 
+def _check_period(per: str) -> None:
+    if per not in queries.THROUGHPUT_PERIODS:
+        choices = ", ".join(queries.THROUGHPUT_PERIODS)
+        raise typer.BadParameter(f"{per!r} is not one of {choices}", param_hint="--per")
+
+
 @query_app.command("throughput")
 def throughput_command(
-    per: Annotated[str, typer.Option(help="Events per hour or per day.")] = "hour",
-    since: Annotated[
-        str | None, typer.Option(help="From this UTC hour (YYYY-MM-DDTHH) or day on.")
-    ] = None,
+    per: PerOption = "hour",
+    since: SinceHourOption = None,
     limit: LimitOption = queries.LIMIT_DEFAULT,
     offset: OffsetOption = 0,
     db: DbOption = DEFAULT_DB_URL,
     as_json: JsonOption = False,
 ) -> None:
     """Events the platform carried per topic and hour (or day), oldest first."""
-    if per not in queries.THROUGHPUT_PERIODS:
-        choices = ", ".join(queries.THROUGHPUT_PERIODS)
-        raise typer.BadParameter(f"{per!r} is not one of {choices}", param_hint="--per")
+    _check_period(per)
     with _read_models(db) as database:
         found = queries.throughput(database, per=per, since=since, limit=limit, offset=offset)
     _emit(found, f"throughput per {per}", as_json)
@@ -505,10 +511,8 @@ def throughput_command(
 
 @query_app.command("platform")
 def platform_command(
-    per: Annotated[str, typer.Option(help="Per hour or per day.")] = "hour",
-    since: Annotated[
-        str | None, typer.Option(help="From this UTC hour (YYYY-MM-DDTHH) or day on.")
-    ] = None,
+    per: PerOption = "hour",
+    since: SinceHourOption = None,
     limit: LimitOption = queries.LIMIT_DEFAULT,
     offset: OffsetOption = 0,
     db: DbOption = DEFAULT_DB_URL,
@@ -516,9 +520,7 @@ def platform_command(
 ) -> None:
     """Commands answered and events written per hour (or day), and the dead letters
     each consumer left for a person (stockledger dlq list)."""
-    if per not in queries.THROUGHPUT_PERIODS:
-        choices = ", ".join(queries.THROUGHPUT_PERIODS)
-        raise typer.BadParameter(f"{per!r} is not one of {choices}", param_hint="--per")
+    _check_period(per)
     with _read_models(db) as database:
         found = queries.platform(database, per=per, since=since, limit=limit, offset=offset)
     if as_json:

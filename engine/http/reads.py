@@ -67,6 +67,10 @@ Limit = Annotated[
 Offset = Annotated[int, QueryParameter(ge=0, le=OFFSET_MAX, description="Rows to skip.")]
 Location = Annotated[str | None, QueryParameter(description="One location only.")]
 Customer = Annotated[str | None, QueryParameter(description="One customer's only.")]
+Per = Annotated[str, QueryParameter(description="hour or day.")]
+SinceHour = Annotated[
+    str | None, QueryParameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
+]
 
 
 class ReadModels:
@@ -463,10 +467,8 @@ def _logical_day(key: str, asked: date, day_zero: date | None) -> int:
 @get("/throughput", summary="Events per topic and hour or day")
 async def get_throughput(
     state: State,
-    per: Annotated[str, QueryParameter(description="hour or day.")] = "hour",
-    since: Annotated[
-        str | None, QueryParameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
-    ] = None,
+    per: Per = "hour",
+    since: SinceHour = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.Throughput]:
@@ -480,10 +482,8 @@ async def get_throughput(
 @get("/platform", summary="Commands and events per hour or day, and dead letters")
 async def get_platform(
     state: State,
-    per: Annotated[str, QueryParameter(description="hour or day.")] = "hour",
-    since: Annotated[
-        str | None, QueryParameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
-    ] = None,
+    per: Per = "hour",
+    since: SinceHour = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> queries.PlatformFigures:
