@@ -97,9 +97,9 @@ def check_broker(store_url: str) -> None:
     `PROBE_TIMEOUT_MS`; nothing for any other store.
 
     Asked before the store is opened again after a failure. The store's own
-    clients wait 30 s to bootstrap and back off up to 30 s between attempts
-    while the broker is away: opened a moment too early they would sleep
-    through the broker's return, and through a stop, before they failed.
+    clients wait the store's timeout (30 s by default) to find the brokers:
+    opened while the broker is still away they would sleep through its
+    return, and through a stop, before they failed.
     """
     if not store_url.startswith("kafka:"):
         return
