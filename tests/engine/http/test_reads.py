@@ -8,9 +8,12 @@ every GET of the OpenAPI document gets no 5xx.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -22,12 +25,13 @@ from schemathesis.checks import not_a_server_error
 
 from engine.demo import run_demo
 from engine.http.dashboard import LOW_STOCK_BELOW_MAX
-from engine.http.reads import LOGICAL_DAY_MAX, OFFSET_MAX, PAGE_DEFAULT
+from engine.http.reads import LOGICAL_DAY_MAX, OFFSET_MAX, PAGE_DEFAULT, ReadModels
 from engine.store import open_factory
 from projections import queries, select
 from projections.db import Database, connect
 from projections.runner import catch_up
-from tests.engine.http.server import running_server
+from tests.engine.http.commands import place, stock_and_credit
+from tests.engine.http.server import TOKEN, running_server
 from tests.projections.conftest import DEMO
 
 EXAMPLES_PER_OPERATION: Final = 100
@@ -60,6 +64,8 @@ READ_PATHS: Final = {
     "GET /rejections",
 }
 EVERY: Final = {"limit": queries.LIMIT_MAX}
+# Lookups in flight at once: more than the reads' threads and wrk's connections in the bench.
+CONCURRENT_LOOKUPS: Final = 200
 T = TypeVar("T")
 
 
@@ -352,3 +358,65 @@ def test_no_read_gets_a_server_error(demo: Demo) -> None:
             case.call_and_validate(base_url=url, checks=[not_a_server_error])
 
         no_server_error()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_lookup_runs_on_the_event_loop_on_sqlite_only(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'readmodels.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    read_models = ReadModels(url)
+
+    def thread_name(_: Database) -> str:
+        return threading.current_thread().name
+
+    async def loop_and_lookup() -> tuple[str, str]:
+        return threading.current_thread().name, await read_models.look_up(thread_name)
+
+    try:
+        loop, lookup = asyncio.run(loop_and_lookup())
+    finally:
+        read_models.close()
+    assert (lookup == loop) == (backend == "sqlite")
+
+
+def test_lookups_in_flight_together_each_get_their_own_and_see_the_last_projected(
+    tmp_path: Path,
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    db_url = f"sqlite:///{tmp_path / 'readmodels.db'}"
+    units = {f"sku-{n}": 10 + n for n in range(20)}
+    setup = [c for sku, n in units.items() for c in stock_and_credit(sku, "cu-1", units=n)]
+    factory = open_factory(store_url)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        running_server(store_url, tmp_path / "serve.log", db_url=db_url) as server,
+        httpx.Client(base_url=server.url, headers=headers, timeout=30.0) as client,
+        connect(db_url) as db,
+    ):
+        client.post("/commands", json=setup).raise_for_status()
+        catch_up(db, factory.application_recorder(), select())
+        skus = [sorted(units)[i % len(units)] for i in range(CONCURRENT_LOOKUPS)]
+        answers = asyncio.run(_get_together(server.url, [f"/stock/{sku}" for sku in skus]))
+        assert [[(s["sku"], s["on_hand"]) for s in a] for a in answers] == [
+            [(sku, units[sku])] for sku in skus
+        ]
+
+        order = place("sku-3", "cu-1", quantity=2)
+        client.post("/commands", json=[order]).raise_for_status()
+        assert client.get(f"/orders/{order['order_id']}").status_code == 404
+        catch_up(db, factory.application_recorder(), select())
+        assert client.get(f"/orders/{order['order_id']}").json()["status"] == "confirmed"
+        assert client.get("/stock/sku-3").json()[0]["reserved"] == 2
+    factory.close()
+
+
+async def _get_together(url: str, paths: list[str]) -> list[Any]:
+    limits = httpx.Limits(max_connections=len(paths))
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
+        answers = await asyncio.gather(*(client.get(path) for path in paths))
+    assert {a.status_code for a in answers} == {200}
+    return [a.json() for a in answers]
