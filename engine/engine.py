@@ -23,7 +23,6 @@ cancellation and hold expiry release them too.
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -103,6 +102,7 @@ from engine.events import (
     order_stream_id,
 )
 from engine.orders import AWAITING_DECISION, CANCELLABLE, SHIPPABLE, Order, OrderStatus
+from engine.schedule import Schedule
 from engine.stock._core import StockCore
 from engine.stock.events import (
     HoldExpired,
@@ -183,7 +183,8 @@ class Engine:
         self.answered: dict[int, tuple[int, int]] = {}
         self.now = 0
         self._stamper = Stamper()
-        self._due: list[tuple[int, str, str]] = []
+        # Invoices by due time, each as (due time, customer id, invoice id).
+        self._due: Schedule[tuple[int, str, str]] = Schedule()
         self._pairs: list[tuple[str, Event]] = []
         self._broken = False
         # The command ids (as ints) of batches decided whose commit has not
@@ -437,7 +438,8 @@ class Engine:
             account = self._account(payload.customer_id)
             account.apply(payload)
             if isinstance(payload, InvoiceIssued):
-                heapq.heappush(self._due, (payload.due_at, account.customer_id, payload.invoice_id))
+                due = (payload.due_at, account.customer_id, payload.invoice_id)
+                self._due.add(payload.due_at, due)
         elif isinstance(payload, ClockAdvanced):
             self.now = payload.now
 
@@ -958,8 +960,8 @@ class Engine:
                 self._emit(order_stream_id(order_id), OrderExpired(order_id=order_id))
 
     def _flag_overdue(self) -> None:
-        while self._due and self._due[0][0] < self.now:
-            due_at, customer_id, invoice_id = heapq.heappop(self._due)
+        # Those due before now, by due time, then customer and invoice id.
+        for due_at, customer_id, invoice_id in sorted(self._due.take(self.now - 1)):
             invoice = self.accounts[customer_id].invoices.get(invoice_id)
             if invoice is not None and not invoice.overdue:
                 self._emit(

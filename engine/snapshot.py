@@ -2,7 +2,7 @@
 
 A snapshot is everything the engine decides with (the stock core, orders,
 credit accounts, stream versions, every command's answer, the clock and the
-overdue heap) as of one notification id; an engine restored from it replays
+invoices by due time) as of one notification id; an engine restored from it replays
 only the events after that id. It is one MessagePack value: an array-like
 struct whose first item is the format version, so a reader can refuse a
 format it does not know before decoding anything else.
@@ -183,7 +183,7 @@ def _snapshot_of(engine: Engine) -> EngineSnapshot:
         answered_ids=[key.to_bytes(16) for key in engine.answered],
         answered=list(engine.answered.values()),
         versions=engine._stamper.versions,
-        due=engine._due,
+        due=[due for _, due in engine._due],
     )
 
 
@@ -215,7 +215,8 @@ def restore(engine: Engine, data: bytes) -> int:
         engine.answered = dict(zip(keys, snapshot.answered, strict=True))
         engine.now = snapshot.now
         engine._stamper.versions = snapshot.versions
-        engine._due = snapshot.due
+        for due in snapshot.due:
+            engine._due.add(due[0], due)
     return snapshot.notification_id
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from engine.commands import (
-    AdvanceClock,
     AnyCommand,
     CapturePayment,
     DecideCreditReview,
@@ -25,7 +24,7 @@ from engine.commands import (
 )
 from engine.engine import Answer, Engine, EngineSettings
 from engine.events import HoldReason, OrderConfirmed, OrderCreditHeld, OrderStockReserved
-from engine.simulator import SimulatorSettings, Storefront, _FollowUps, flow_workload, run
+from engine.simulator import SimulatorSettings, Storefront, flow_workload, run
 from engine.store import open_factory
 
 SETTINGS = SimulatorSettings(
@@ -165,28 +164,6 @@ def test_a_batch_waits_for_its_answers() -> None:
         storefront.next_batch()
     with pytest.raises(ValueError, match="one per command"):
         storefront.observe([])
-
-
-def test_follow_ups_come_by_due_time_then_as_added_and_at_most_as_many_as_asked() -> None:
-    follow_ups = _FollowUps()
-    for at, name in [(20, "a"), (10, "b"), (20, "c"), (10, "d"), (30, "e"), (10, "f")]:
-        follow_ups.add(at, AdvanceClock(command_id=name, now=at))
-
-    def ids(commands: list[AnyCommand]) -> list[str]:
-        return [command.command_id for command in commands]
-
-    assert not follow_ups.any_due(9)
-    assert ids(follow_ups.take(9, 10)) == []
-    assert ids(follow_ups.take(20, 2)) == ["b", "d"]
-    assert follow_ups.any_due(20)
-    assert follow_ups.first_at() == 10
-    assert ids(follow_ups.take(20, 2)) == ["f", "a"]
-    assert ids(follow_ups.take(25, 10)) == ["c"]
-    assert not follow_ups.any_due(25)
-    assert follow_ups
-    assert follow_ups.first_at() == 30
-    assert ids(follow_ups.take(30, 10)) == ["e"]
-    assert not follow_ups
 
 
 def test_settings_are_checked() -> None:
