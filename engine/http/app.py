@@ -18,6 +18,7 @@ from engine.http.auth import SECURITY_SCHEME, TokenGuard
 from engine.http.dashboard import DASHBOARD_HANDLERS
 from engine.http.health import get_health
 from engine.http.intake import CommandComponents, post_commands
+from engine.http.protocol import HttpProtocol
 from engine.http.reads import READ_HANDLERS, ReadModels
 from engine.http.settings import HttpSettings, tokens_from_env
 from engine.http.writer import EngineWriter
@@ -85,4 +86,6 @@ def serve(store_url: str, read_db_url: str, tokens: tuple[str, ...], host: str, 
     it cannot start with.
     """
     app = create_app(HttpSettings(store_url, tokens or tokens_from_env(), read_db_url))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Without an access log: at level warning it is never printed, yet uvicorn
+    # would still work out each request's client and quoted path for it.
+    uvicorn.run(app, host=host, port=port, http=HttpProtocol, log_level="warning", access_log=False)
