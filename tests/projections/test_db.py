@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import projections.db
 from projections.db import SQLITE_PAGE_BYTES, Database
 from tests.projections.conftest import dump
 
@@ -17,6 +18,20 @@ def test_insert_puts_rows_with_text_numbers_and_nulls(db: Database) -> None:
     with db.transaction():
         db.insert("ledger", ("id", "n", "note"), rows)
         db.insert("ledger", ("id", "n", "note"), [])
+    assert dump(db, "ledger") == rows
+
+
+def test_insert_takes_rows_over_several_statements(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(projections.db, "STATEMENT_ROWS_MAX", 2)
+    db.execute("CREATE TABLE ledger (id TEXT NOT NULL, n BIGINT, PRIMARY KEY (id))")
+    rows = [(f"k{i}", i if i % 2 else None) for i in range(5)]
+    with db.transaction():
+        db.insert("ledger", ("id", "n"), rows)
+    assert dump(db, "ledger") == rows
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db.transaction():
+        db.insert("ledger", ("id", "n"), [("k5", 5), ("k6", 6), ("k7", 7), ("k0", 0)])
     assert dump(db, "ledger") == rows
 
 
