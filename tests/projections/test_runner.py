@@ -155,6 +155,15 @@ def test_a_rebuild_past_its_held_rows_goes_on_loading_them(
     assert _tables(db) == live
 
 
+def test_each_batch_is_read_once_when_the_store_ends_at_a_batch_end(
+    demo_store: ApplicationRecorder,
+) -> None:
+    # A batch of one event ends at every commit, the store's last among them.
+    lasts = [last for last, _, _ in read_batches(demo_store, 0, 1)]
+    assert lasts == sorted(set(lasts))
+    assert lasts[-1] == demo_store.max_notification_id()
+
+
 def test_status_reports_the_lag(db: Database, tmp_path: Path) -> None:
     recorder = open_factory(f"sqlite:///{tmp_path}/store.db").application_recorder()
     run_demo(recorder, SimulatorSettings(orders=30, customers=5, skus=10))
