@@ -30,7 +30,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, Final
 
 import msgspec
@@ -41,7 +41,7 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
-from engine.codec import decode
+from engine.codec import all_current, decode
 from engine.collector import collector_paused
 from engine.events import SCHEMA_VERSIONS, STORED_TOPIC_PREFIXES, Envelope
 from engine.store import CommitReader
@@ -90,11 +90,6 @@ CHECKPOINTS_TABLE: Final = "projection_checkpoints"
 _events_decoder: Final = msgspec.msgpack.Decoder(list[ProjectedEvent])
 _event_decoder: Final = msgspec.msgpack.Decoder(ProjectedEvent)
 _raw_decoder: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
-_data: Final = attrgetter("data")
-_schema_version: Final = attrgetter("schema_version")
-_ONLY_VERSION: Final = (
-    set(SCHEMA_VERSIONS.values()) if len(set(SCHEMA_VERSIONS.values())) == 1 else None
-)
 
 
 def partition_of(recorder: ApplicationRecorder) -> int:
@@ -214,7 +209,7 @@ def _decode_commit(first: int, commit: Commit) -> tuple[int, list[Positioned]]:
             events = _events_decoder.decode(commit.states_array)
         except msgspec.DecodeError:
             events = None
-        if events is None or not _current(events):
+        if events is None or not all_current(events):
             raws = _raw_decoder.decode(commit.states_array)
             events = _decode_each(bytes(raw) for raw in raws)
         return len(topics.of), list(zip(range(first, first + len(events)), events, strict=True))
@@ -251,19 +246,6 @@ def _projected(envelope: Envelope) -> ProjectedEvent:
         data=envelope.data,
         causation_id=envelope.causation_id.bytes,
     )
-
-
-def _current(events: list[ProjectedEvent]) -> bool:
-    """Whether every event is in its payload's current shape (none to upcast).
-
-    Gathered without a Python call an event: while every payload's current
-    version is the same one, the versions present say it; otherwise the few
-    distinct (type, version) pairs of a commit are looked up.
-    """
-    if _ONLY_VERSION is not None:
-        return set(map(_schema_version, events)) <= _ONLY_VERSION
-    shapes = set(zip(map(type, map(_data, events)), map(_schema_version, events), strict=True))
-    return all(SCHEMA_VERSIONS.get(kind) == version for kind, version in shapes)
 
 
 def read_batches(

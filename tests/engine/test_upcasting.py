@@ -289,3 +289,18 @@ def test_upcaster_registers_once_per_type_and_version(monkeypatch: pytest.Monkey
         ValueError, match="OrderPlaced already has an upcaster from schema version 1"
     ):
         upcasting.upcaster("OrderPlaced", 1)(unit_prices)
+
+
+def test_a_commit_array_is_current_only_when_every_item_is_at_its_types_version() -> None:
+    shaped = Decoder(VERSIONS, HISTORY)
+    single = Decoder(SCHEMA_VERSIONS, UPCASTERS)
+    current = msgspec.structs.replace(envelope_of(CURRENT, 2), schema_version=3)
+    # Every type at one version: the versions present decide.
+    assert single.all_current([envelope_of(CURRENT, 1)] * 2)
+    assert not single.all_current([envelope_of(CURRENT, 1), current])
+    # Types at different versions: each (type, version) pair is looked up.
+    assert shaped.all_current([current, current])
+    assert not shaped.all_current([current, envelope_of(CURRENT, 1)])
+    future = msgspec.msgpack.encode([msgspec.Raw(codec.encode(current))])
+    with pytest.raises(FutureSchemaVersionError):
+        single.payloads_of_array(future)
