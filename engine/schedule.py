@@ -5,7 +5,7 @@ One list per due time and a heap of the times, not a heap of the items: the
 clocks move in ticks, so thousands of items share a time, and a heap of the
 items themselves compares them (tuples of strings, commands) at every push
 and pop. Measured on the demo: the storefront's heap of commands spent 2 us a
-command, the engine's heap of invoices 2% of the run.
+command, the engine's heap of invoices 2% of the interpreter's time (py-spy).
 """
 
 from __future__ import annotations
