@@ -72,6 +72,7 @@ Offset = Annotated[int, QueryParameter(ge=0, le=OFFSET_MAX, description="Rows to
 Location = Annotated[str | None, QueryParameter(description="One location only.")]
 Customer = Annotated[str | None, QueryParameter(description="One customer's only.")]
 Per = Annotated[str, QueryParameter(description="hour or day.")]
+SinceDay = Annotated[date | None, QueryParameter(description="From this UTC day on.")]
 SinceHour = Annotated[
     str | None, QueryParameter(description="From this UTC hour (YYYY-MM-DDTHH) or day on.")
 ]
@@ -263,7 +264,7 @@ async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str]) ->
 @get("/revenue", summary="Daily revenue")
 async def get_revenue(
     request: Request[Any, Any, Any],
-    since: Annotated[date | None, QueryParameter(description="From this UTC day on.")] = None,
+    since: SinceDay = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
 ) -> list[queries.DailyRevenue]:
@@ -539,7 +540,7 @@ async def get_platform(
 @get("/rejections", summary="Rejections by reason")
 async def get_rejections(
     request: Request[Any, Any, Any],
-    since: Annotated[date | None, QueryParameter(description="From this UTC day on.")] = None,
+    since: SinceDay = None,
     event: Annotated[str | None, QueryParameter(description="One rejection event type.")] = None,
     limit: Limit = PAGE_DEFAULT,
     offset: Offset = 0,
